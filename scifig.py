@@ -1,0 +1,1077 @@
+# Copyright 2026 The scifig Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""scifig: the MMSci scientific-figure dataset (Nature Communications figures, 72 subjects in 5 categories).
+
+One builder serves figure captioning, multiple-choice figure/caption matching and interleaved article+figure
+pre-training documents, read in place out of the hosted MMSci archives (or a local copy, or a mirror).
+
+This file must stand alone: `datasets` 3.6 runs it as a loading script, so it imports nothing from the rest of
+the project. Archives are never extracted: members are read by byte range, from a local zip, from an unzipped
+folder, or over HTTP with Range requests bounded by each member's extent.
+"""
+
+import base64
+import collections
+import concurrent.futures
+import hashlib
+import io
+import os
+import pickle
+import re
+import stat
+import struct
+import threading
+import zlib
+
+import datasets
+import ijson
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+
+_CITATION = """\
+@inproceedings{li2025mmsci,
+  title     = {{MMSci}: A Dataset for Graduate-Level Multi-Discipline Multimodal Scientific Understanding},
+  author    = {Li, Zekun and Yang, Xianjun and Choi, Kyuri and Zhu, Wanrong and Hsieh, Ryan and Kim, HyeonJung
+               and Lim, Jin Hyuk and Ji, Sungyoung and Lee, Byungju and Yan, Xifeng and Petzold, Linda Ruth
+               and Wilson, Stephen D. and Lim, Woosang and Wang, William Yang},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2025},
+  note      = {arXiv:2407.04903}
+}
+"""
+
+_DESCRIPTION = """\
+MMSci: figures from peer-reviewed Nature Communications articles (72 subjects in 5 categories) that take
+graduate-level expertise to read -- schematics, microscopy, experimental plots. Configs: figure captioning
+(`captioning`), multiple-choice figure/caption matching (`mcq` and one config per setting), and interleaved
+article text + figures for continued pre-training (`pretraining`).
+"""
+
+_HOMEPAGE = "https://github.com/Leezekun/MMSci"
+
+_LICENSE = "cc-by-4.0"
+
+_URLS = {
+    "benchmark": "https://mmsci.s3.amazonaws.com/benchmark.zip",
+    "pretraindata": "https://mmsci.s3.amazonaws.com/pretraindata.zip",
+    "rawdata": "https://mmsci.s3.amazonaws.com/rawdata.zip",
+}
+
+_VERSION = datasets.Version("1.0.0")
+
+# The upstream taxonomy (subjects.json), in upstream order. "Ecology" sits under two categories.
+TAXONOMY = {
+    "Physical sciences": [
+        "Materials science", "Chemistry", "Physics", "Nanoscience and technology", "Optics and photonics",
+        "Engineering", "Energy science and technology", "Mathematics and computing",
+        "Astronomy and planetary science",
+    ],
+    "Earth and environmental sciences": [
+        "Ecology", "Climate sciences", "Solid Earth sciences", "Environmental sciences", "Biogeochemistry",
+        "Ocean sciences", "Environmental social sciences", "Natural hazards", "Planetary science", "Hydrology",
+        "Limnology", "Space physics",
+    ],
+    "Biological sciences": [
+        "Cell biology", "Biochemistry", "Microbiology", "Neuroscience", "Molecular biology", "Genetics", "Cancer",
+        "Immunology", "Biological techniques", "Computational biology and bioinformatics", "Biotechnology",
+        "Biophysics", "Structural biology", "Ecology", "Developmental biology", "Evolution", "Plant sciences",
+        "Physiology", "Chemical biology", "Systems biology", "Drug discovery", "Stem cells", "Zoology",
+        "Psychology",
+    ],
+    "Health sciences": [
+        "Diseases", "Medical research", "Oncology", "Health care", "Pathogenesis", "Biomarkers", "Cardiology",
+        "Gastroenterology", "Endocrinology", "Anatomy", "Neurology", "Molecular medicine", "Risk factors",
+        "Rheumatology", "Nephrology", "Signs and symptoms", "Urology", "Health occupations",
+    ],
+    "Scientific community and society": [
+        "Social sciences", "Scientific community", "Energy and society", "Agriculture", "Developing world",
+        "Water resources", "Geography", "Business and industry", "Forestry",
+    ],
+}
+CATEGORIES = list(TAXONOMY)
+SUBJECTS = sorted({subject for subjects in TAXONOMY.values() for subject in subjects})
+
+SETTINGS = ["fig2cap", "subfig2cap", "subcap2fig"]
+ANSWER_LETTERS = ["A", "B", "C", "D"]
+
+# Hub split name -> upstream folder name.
+SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
+
+_CAPTIONING_JSON = "image_caption_generation_data.json"
+_MCQ_JSON = "image_caption_matching_data.json"
+
+logger = datasets.logging.get_logger(__name__)
+
+
+class ScifigDataError(ValueError):
+    """Upstream data scifig cannot turn into rows: the message names archive, member, record and problem."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Features: declared once here; the card, the export and the tests read them from the builder.
+# --------------------------------------------------------------------------------------------------------------
+
+def _category_feature():
+    return datasets.ClassLabel(names=CATEGORIES)
+
+
+FEATURES = {
+    "captioning": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "figure_id": datasets.Value("string"),
+            "image": datasets.Image(),
+            "caption": datasets.Value("string"),
+            "abstract": datasets.Value("string"),
+            "content": datasets.Value("string"),
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
+    "mcq": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "figure_id": datasets.Value("string"),
+            "image": datasets.Image(),
+            "setting": datasets.ClassLabel(names=SETTINGS),
+            "question": datasets.Value("string"),
+            "options": datasets.Sequence(datasets.Value("string")),
+            "answer": datasets.ClassLabel(names=ANSWER_LETTERS),
+            "prompt": datasets.Value("string"),
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
+    "pretraining": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "url": datasets.Value("string"),
+            "texts": datasets.Sequence(datasets.Value("string")),
+            "images": datasets.Sequence(datasets.Image()),
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Byte sources: a local file or an HTTP URL read by Range requests.
+# --------------------------------------------------------------------------------------------------------------
+
+class _LocalBytes:
+    """A local file read with pread, so prefetch threads never share a file position."""
+
+    def __init__(self, path):
+        self.label = path
+        self._file = io.open(path, "rb")
+        self.size = os.fstat(self._file.fileno()).st_size
+
+    def read(self, start, length):
+        data = os.pread(self._file.fileno(), length, start)
+        if len(data) != length:
+            raise ScifigDataError(
+                f"{self.label}: wanted bytes {start}-{start + length - 1} but the file ends at {self.size}; "
+                "the archive is truncated"
+            )
+        return data
+
+
+_HTTP_TIMEOUT = (10, 60)  # (connect, read) seconds: a stalled server fails instead of hanging.
+_HTTP_ATTEMPTS = 5
+
+
+class _HttpBytes:
+    """An archive on an HTTP server, read only by byte range."""
+
+    def __init__(self, url):
+        self.label = url
+        self._url = url
+        self._local = threading.local()
+        response = self._session().head(url, allow_redirects=True, timeout=_HTTP_TIMEOUT)
+        response.raise_for_status()
+        try:
+            self.size = int(response.headers["Content-Length"])
+        except (KeyError, ValueError):
+            raise ScifigDataError(f"{url}: the server sent no Content-Length, so the zip cannot be read by range")
+
+    def _session(self):
+        # requests sessions are not thread-safe: one per prefetch thread.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            retry = Retry(
+                total=_HTTP_ATTEMPTS, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=("GET", "HEAD"), raise_on_status=True,
+            )
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            self._local.session = session
+        return session
+
+    def read(self, start, length):
+        if length <= 0:
+            return b""
+        if start + length > self.size:
+            raise ScifigDataError(
+                f"{self.label}: wanted bytes {start}-{start + length - 1} but the archive is {self.size} bytes; "
+                "the archive is truncated"
+            )
+        parts, got = [], 0
+        for attempt in range(_HTTP_ATTEMPTS):
+            begin = start + got
+            headers = {"Range": f"bytes={begin}-{start + length - 1}", "Accept-Encoding": "identity"}
+            try:
+                with self._session().get(self._url, headers=headers, stream=True, timeout=_HTTP_TIMEOUT) as r:
+                    r.raise_for_status()
+                    if r.status_code != 206:
+                        raise ScifigDataError(
+                            f"{self.label}: the server does not honour Range requests (asked for bytes "
+                            f"{begin}-{start + length - 1}, got HTTP {r.status_code}); scifig reads archives by "
+                            "range and will not download a whole archive to read one member"
+                        )
+                    for chunk in r.iter_content(chunk_size=1 << 20):
+                        parts.append(chunk)
+                        got += len(chunk)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+                # A dropped body: keep what arrived and ask for the rest.
+                if attempt == _HTTP_ATTEMPTS - 1:
+                    raise ScifigDataError(
+                        f"{self.label}: bytes {start}-{start + length - 1} could not be read after "
+                        f"{_HTTP_ATTEMPTS} attempts: {error}"
+                    ) from error
+                logger.warning("%s: retrying a range read after %s", self.label, error)
+                continue
+            if got >= length:
+                break
+        data = b"".join(parts)
+        if len(data) != length:
+            raise ScifigDataError(
+                f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}"
+            )
+        return data
+
+
+def _open_bytes(location):
+    if location.startswith(("http://", "https://")):
+        return _HttpBytes(location)
+    return _LocalBytes(location)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Zip archives read in place: only the central directory and the members a split needs.
+# --------------------------------------------------------------------------------------------------------------
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_STORED, _DEFLATED = 0, 8
+_CHUNK = 1 << 20
+
+# name -> (local header offset, compression method, compressed size, uncompressed size, crc32)
+_Member = collections.namedtuple("_Member", "offset method csize size crc")
+
+
+class ZipArchive:
+    """The members of one zip that `keep(name)` selects, read by range from a local file or a URL."""
+
+    def __init__(self, location, keep, label=None):
+        self.source = _open_bytes(location)
+        self.label = label or location
+        self.members = self._read_central_directory(keep)
+
+    def _read_central_directory(self, keep):
+        size = self.source.size
+        if size < _EOCD.size:
+            raise ScifigDataError(f"{self.label}: {size} bytes is too small to be a zip archive")
+        # The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look there last.
+        for tail_len in (min(size, 1024), min(size, _EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)):
+            tail = self.source.read(size - tail_len, tail_len)
+            at = tail.rfind(b"PK\x05\x06")
+            if at >= 0:
+                break
+        if at < 0:
+            raise ScifigDataError(
+                f"{self.label}: no end-of-central-directory record; the archive is truncated or not a zip"
+            )
+        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+        locator_at = at - _EOCD64_LOCATOR.size
+        if locator_at >= 0 and tail[locator_at:locator_at + 4] == b"PK\x06\x07":
+            _, _, eocd64_offset, _ = _EOCD64_LOCATOR.unpack_from(tail, locator_at)
+            record = self.source.read(eocd64_offset, _EOCD64.size)
+            if record[:4] != b"PK\x06\x06":
+                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
+            _, _, _, _, _, _, _, count, cd_size, cd_offset = _EOCD64.unpack(record)
+        if cd_offset + cd_size > size:
+            raise ScifigDataError(
+                f"{self.label}: the central directory ends at byte {cd_offset + cd_size} past the archive's "
+                f"{size} bytes; the archive is truncated"
+            )
+        members = {}
+        entries = _CentralDirectory(self.source, self.label, cd_offset, cd_size)
+        for index in range(count):
+            header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
+            if header[0] != b"PK\x01\x02":
+                raise ScifigDataError(f"{self.label}: central directory entry {index} is corrupt")
+            flags, method, crc, csize, usize = header[5], header[6], header[9], header[10], header[11]
+            name_len, extra_len, comment_len, offset = header[12], header[13], header[14], header[18]
+            raw_name, extra = entries.take(name_len), entries.take(extra_len)
+            entries.take(comment_len)
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+            if name.endswith("/") or not keep(name):
+                continue
+            if 0xFFFFFFFF in (csize, usize, offset):
+                usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
+            if flags & 0x1:
+                raise ScifigDataError(f"{self.label}: member {name} is encrypted")
+            members[name] = _Member(offset, method, csize, usize, crc)
+        return members
+
+    def __contains__(self, name):
+        return name in self.members
+
+    def _data_extent(self, name, head):
+        member = self.members[name]
+        if head[:4] != b"PK\x03\x04":
+            raise ScifigDataError(f"{self.label}: member {name} has no local header at byte {member.offset}")
+        fields = _LOCAL.unpack_from(head)
+        return member.offset + _LOCAL.size + fields[10] + fields[11]
+
+    def read(self, name):
+        """The uncompressed bytes of one member, CRC-checked, in one range request where possible."""
+        member = self.members[name]
+        guess = _LOCAL.size + len(name.encode("utf-8")) + 64  # room for a usual local extra field
+        span = min(guess + member.csize, self.source.size - member.offset)
+        blob = self.source.read(member.offset, span)
+        data_start = self._data_extent(name, blob) - member.offset
+        if data_start + member.csize > len(blob):
+            blob += self.source.read(member.offset + len(blob), data_start + member.csize - len(blob))
+        raw = blob[data_start: data_start + member.csize]
+        return self._check(name, self._inflate(name, raw))
+
+    def _inflate(self, name, raw):
+        method = self.members[name].method
+        if method == _STORED:
+            return raw
+        if method == _DEFLATED:
+            try:
+                return zlib.decompress(raw, -15)
+            except zlib.error as error:
+                raise ScifigDataError(f"{self.label}: member {name} is corrupt: {error}") from error
+        raise ScifigDataError(f"{self.label}: member {name} uses unsupported compression method {method}")
+
+    def _check(self, name, data):
+        member = self.members[name]
+        if len(data) != member.size or zlib.crc32(data) != member.crc:
+            raise ScifigDataError(f"{self.label}: member {name} is corrupt (size or CRC-32 mismatch)")
+        return data
+
+    def open(self, name):
+        """A streaming reader over one member: memory stays flat however large the member is."""
+        member = self.members[name]
+        head = self.source.read(member.offset, min(_LOCAL.size, self.source.size - member.offset))
+        start = self._data_extent(name, head)
+        return io.BufferedReader(_MemberStream(self, name, start), buffer_size=_CHUNK)
+
+
+class _CentralDirectory:
+    """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
+
+    def __init__(self, source, label, offset, size):
+        self._source, self._label = source, label
+        self._next, self._end = offset, offset + size
+        self._buffer, self._position = b"", 0
+
+    def take(self, length):
+        while len(self._buffer) - self._position < length:
+            if self._next >= self._end:
+                raise ScifigDataError(f"{self._label}: the central directory is shorter than its entry count says")
+            chunk = min(_CHUNK, self._end - self._next)
+            self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
+            self._position, self._next = 0, self._next + chunk
+        piece = self._buffer[self._position:self._position + length]
+        self._position += length
+        return piece
+
+
+def _zip64_sizes(extra, usize, csize, offset):
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<2H", extra, at)
+        if tag == 0x0001:
+            values = list(struct.unpack_from(f"<{length // 8}Q", extra, at + 4))
+            if usize == 0xFFFFFFFF:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF:
+                csize = values.pop(0)
+            if offset == 0xFFFFFFFF:
+                offset = values.pop(0)
+            break
+        at += 4 + length
+    return usize, csize, offset
+
+
+class _MemberStream(io.RawIOBase):
+    """Reads one zip member's compressed extent in chunks, inflating and CRC-checking as it goes."""
+
+    def __init__(self, archive, name, data_start):
+        self._archive, self._name = archive, name
+        self._member = archive.members[name]
+        self._position, self._end = data_start, data_start + self._member.csize
+        self._inflater = zlib.decompressobj(-15) if self._member.method == _DEFLATED else None
+        if self._member.method not in (_STORED, _DEFLATED):
+            raise ScifigDataError(
+                f"{archive.label}: member {name} uses unsupported compression method {self._member.method}"
+            )
+        self._pending, self._crc, self._produced = b"", 0, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self._pending and self._position < self._end:
+            length = min(_CHUNK, self._end - self._position)
+            raw = self._archive.source.read(self._position, length)
+            self._position += length
+            try:
+                self._pending = self._inflater.decompress(raw) if self._inflater else raw
+            except zlib.error as error:
+                raise ScifigDataError(f"{self._archive.label}: member {self._name} is corrupt: {error}") from error
+            self._crc = zlib.crc32(self._pending, self._crc)
+            self._produced += len(self._pending)
+        if not self._pending:
+            if self._inflater is not None and not self._inflater.eof and self._member.csize:
+                raise ScifigDataError(f"{self._archive.label}: member {self._name} ends mid-stream")
+            if self._produced != self._member.size or self._crc != self._member.crc:
+                raise ScifigDataError(
+                    f"{self._archive.label}: member {self._name} is corrupt (size or CRC-32 mismatch)"
+                )
+            return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+class FolderArchive:
+    """An archive already unzipped: the same interface as ZipArchive over plain files."""
+
+    def __init__(self, root, keep, label=None):
+        self.root = root
+        self.label = label or root
+        self.members = {}
+        for folder, subfolders, files in os.walk(root):
+            subfolders.sort()
+            relative = folder[len(root):].strip(os.sep).replace(os.sep, "/")
+            for file in files:
+                name = f"{relative}/{file}" if relative else file
+                if keep(name):
+                    self.members[name] = f"{folder}{os.sep}{file}"
+
+    def __contains__(self, name):
+        return name in self.members
+
+    def read(self, name):
+        with io.open(self.members[name], "rb") as file:
+            return file.read()
+
+    def open(self, name):
+        return io.open(self.members[name], "rb")
+
+
+_ARCHIVE_CACHE = collections.OrderedDict()
+_ARCHIVE_CACHE_LOCK = threading.Lock()
+
+
+def open_archive(location, keep_pattern, label=None):
+    """A zip or unzipped folder, indexed for the member names matching `keep_pattern` (a regex).
+
+    Indexes are cached per process: every shard of a split reuses one central-directory read.
+    """
+    key = (location, keep_pattern)
+    with _ARCHIVE_CACHE_LOCK:
+        if key in _ARCHIVE_CACHE:
+            _ARCHIVE_CACHE.move_to_end(key)
+            return _ARCHIVE_CACHE[key]
+    keep = re.compile(keep_pattern).search
+    # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in this module when streaming.
+    if not location.startswith(("http://", "https://")) and stat.S_ISDIR(os.stat(location).st_mode):
+        archive = FolderArchive(location, lambda name: keep(name) is not None, label)
+    else:
+        archive = ZipArchive(location, lambda name: keep(name) is not None, label)
+    with _ARCHIVE_CACHE_LOCK:
+        _ARCHIVE_CACHE[key] = archive
+        while len(_ARCHIVE_CACHE) > 4:
+            _ARCHIVE_CACHE.popitem(last=False)
+    return archive
+
+
+def _find_member(archive, suffix):
+    """The member whose name is `suffix` under whatever top-level folder the archive adds."""
+    matches = sorted(
+        (name for name in archive.members if name == suffix or name.endswith("/" + suffix)), key=len
+    )
+    if not matches:
+        raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
+    return matches[0]
+
+
+def _prefetched(archive, items, name_of, depth=32, workers=8):
+    """Yields (item, bytes of member name_of(item), or None where it has none or the archive lacks it), in order.
+
+    Over HTTP the members are fetched `depth` items ahead on a thread pool, so request latency overlaps.
+    """
+    def fetch(item):
+        name = name_of(item)
+        return archive.read(name) if name is not None and name in archive else None
+
+    if not isinstance(archive, ZipArchive) or not isinstance(archive.source, _HttpBytes):
+        for item in items:
+            yield item, fetch(item)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    try:
+        window = collections.deque()
+        for item in items:
+            window.append((item, pool.submit(fetch, item)))
+            if len(window) > depth:
+                ready, future = window.popleft()
+                yield ready, future.result()
+        while window:
+            ready, future = window.popleft()
+            yield ready, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Record parsing: upstream JSON and pickles to rows.
+# --------------------------------------------------------------------------------------------------------------
+
+def _iter_json_records(stream, label, nested):
+    """Yields (outer index or None, index, record) from a JSON list of objects (or, nested, of lists of objects).
+
+    Parsed incrementally with ijson: memory stays flat however large the file.
+    """
+    outer_path, item_path = ("item", "item.item") if nested else (None, "item")
+    outer, index, builder, expect = -1, -1, None, "start"
+    try:
+        for prefix, event, value in ijson.parse(stream, use_float=True):
+            if builder is not None:
+                builder.event(event, value)
+                if prefix == item_path and event == "end_map":
+                    yield (outer if nested else None), index, builder.value
+                    builder = None
+                continue
+            if expect == "start":
+                if prefix != "" or event != "start_array":
+                    shape = "lists" if nested else "objects"
+                    raise ScifigDataError(f"{label}: expected a JSON list of {shape} at the top, found {event}")
+                expect = "items"
+            elif nested and prefix == outer_path:
+                if event == "start_array":
+                    outer, index = outer + 1, -1
+                elif event != "end_array":
+                    raise ScifigDataError(
+                        f"{label}: expected a list of {len(SETTINGS)} lists (one per setting); item {outer + 1} "
+                        f"is a {_json_kind(event)}"
+                    )
+            elif prefix == item_path:
+                index += 1
+                if event != "start_map":
+                    raise ScifigDataError(
+                        f"{label}: record {index}{_in_setting(nested, outer)} is a {_json_kind(event)}, not an object"
+                    )
+                builder = ijson.ObjectBuilder()
+                builder.event(event, value)
+    except ijson.JSONError as error:
+        raise ScifigDataError(
+            f"{label}: malformed JSON after record {index}{_in_setting(nested, outer)}: {error}"
+        ) from error
+    except UnicodeDecodeError as error:
+        raise ScifigDataError(f"{label}: not UTF-8 after record {index}: {error}") from error
+    if nested and outer + 1 != len(SETTINGS):
+        raise ScifigDataError(
+            f"{label}: expected a list of {len(SETTINGS)} lists (one per setting), found {outer + 1}"
+        )
+
+
+def _json_kind(event):
+    return {"start_map": "object", "start_array": "list"}.get(event, event)
+
+
+def _in_setting(nested, outer):
+    return f" of setting {outer} ({SETTINGS[outer]})" if nested and 0 <= outer < len(SETTINGS) else ""
+
+
+_OPTION_MARK = re.compile(r"\n([A-Z]):[ \t]")
+
+
+def parse_mcq_prompt(prompt):
+    """Splits an upstream question into its stem and the four options, A-D in order.
+
+    Raises ValueError unless the text holds exactly the options A, B, C and D, each on its own line.
+    """
+    parts = _OPTION_MARK.split(prompt)
+    letters = parts[1::2]
+    if letters != ANSWER_LETTERS:
+        raise ValueError(f"expected options A, B, C, D on their own lines, found {letters or 'none'}")
+    stem, options = parts[0].strip(), [option.strip() for option in parts[2::2]]
+    if not stem or not all(options):
+        raise ValueError("the question stem or an option is empty")
+    return stem, options
+
+
+class _RecordError(Exception):
+    """A problem with one record; the generator adds the archive, member and record to the message."""
+
+
+def _field(record, name):
+    value = record.get(name)
+    if not isinstance(value, str) or not value:
+        raise _RecordError(f"field {name!r} is missing or not a non-empty string")
+    return value
+
+
+def _checked_category(category, subject):
+    if category not in TAXONOMY:
+        raise _RecordError(f"unknown category {category!r}")
+    if not isinstance(subject, str) or not subject:
+        raise _RecordError("field 'subject' is missing or not a non-empty string")
+    return category, subject
+
+
+def _stem(filename):
+    base = filename.rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def _digest(*parts):
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:8]
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
+
+
+def load_plain_pickle(data, label):
+    try:
+        return _PlainDataUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+        raise ScifigDataError(f"{label}: {error}") from error
+
+
+def _split_category(value):
+    """'<Category>-<Subject>' (pre-training documents) -> (category, subject)."""
+    if isinstance(value, str):
+        for category in CATEGORIES:
+            if value.startswith(category + "-") and len(value) > len(category) + 1:
+                return category, value[len(category) + 1:]
+    raise _RecordError(f"field 'category' is {value!r}, not '<Category>-<Subject>' with a known category")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The builder
+# --------------------------------------------------------------------------------------------------------------
+
+class SciFigConfig(datasets.BuilderConfig):
+    """BuilderConfig for scifig.
+
+    Args:
+        task: "captioning", "mcq" or "pretraining".
+        settings: for "mcq", the settings kept (a subset of SETTINGS).
+        subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
+        categories: keep only these categories.
+        base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
+        on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
+    """
+
+    def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
+                 on_error="raise", **kwargs):
+        kwargs.setdefault("version", _VERSION)
+        super().__init__(**kwargs)
+        self.task = task
+        self.settings = settings
+        self.subjects = subjects
+        self.categories = categories
+        self.base_url = base_url
+        self.on_error = on_error
+
+
+def _validated_names(kind, given, valid):
+    if given is None:
+        return None
+    if isinstance(given, str):
+        given = [given]
+    unknown = [name for name in given if name not in valid]
+    if unknown:
+        raise ValueError(f"unknown {kind} {unknown}; valid {kind}: {', '.join(valid)}")
+    return frozenset(given)
+
+
+class SciFig(datasets.GeneratorBasedBuilder):
+    """MMSci scientific figures: captioning, multiple choice and interleaved pre-training."""
+
+    BUILDER_CONFIG_CLASS = SciFigConfig
+    BUILDER_CONFIGS = [
+        SciFigConfig(name="captioning", task="captioning",
+                     description="Figure captioning: one row per figure, with the article's abstract and text."),
+        SciFigConfig(name="mcq", task="mcq", settings=list(SETTINGS),
+                     description="Multiple-choice figure/caption matching, all three settings."),
+        SciFigConfig(name="mcq_fig2cap", task="mcq", settings=["fig2cap"],
+                     description="Multiple choice: which caption describes the whole figure."),
+        SciFigConfig(name="mcq_subfig2cap", task="mcq", settings=["subfig2cap"],
+                     description="Multiple choice: which caption describes sub-figure (x); distractors from the "
+                                 "whole article."),
+        SciFigConfig(name="mcq_subcap2fig", task="mcq", settings=["subcap2fig"],
+                     description="Multiple choice: which caption describes sub-figure (x); distractors from the "
+                                 "same figure."),
+        SciFigConfig(name="pretraining", task="pretraining",
+                     description="Interleaved article text and figures (OBELICS-style), for continued "
+                                 "pre-training."),
+    ]
+    DEFAULT_CONFIG_NAME = "mcq"
+    VERSION = _VERSION
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        config = self.config
+        self._subjects = _validated_names("subjects", config.subjects, SUBJECTS)
+        self._categories = _validated_names("categories", config.categories, CATEGORIES)
+        _validated_names("settings", config.settings, SETTINGS)
+        if config.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {config.on_error!r}")
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION + "\n" + (self.config.description or ""),
+            features=FEATURES[self.config.task],
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            citation=_CITATION,
+        )
+
+    # ---- where the archives are ----
+
+    def _archive_location(self, dl_manager, archive):
+        """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL."""
+        data_dir = self.config.data_dir
+        if data_dir:
+            data_dir = os.path.abspath(os.path.expanduser(data_dir))
+            for candidate in (f"{data_dir}{os.sep}{archive}", f"{data_dir}{os.sep}{archive}.zip"):
+                if os.path.exists(candidate):
+                    return candidate
+            raise FileNotFoundError(
+                f"data_dir {data_dir} holds neither {archive}.zip nor an unzipped {archive}/ folder"
+            )
+        base_url = self.config.base_url
+        url = f"{base_url.rstrip('/')}/{archive}.zip" if base_url else _URLS[archive]
+        if dl_manager.is_streaming:
+            return url  # read member by member with Range requests
+        return dl_manager.download(url)  # cached and checksummed, then read in place
+
+    def _split_generators(self, dl_manager):
+        task = self.config.task
+        if task == "pretraining":
+            location = self._archive_location(dl_manager, "pretraindata")
+            archive = open_archive(location, _PRETRAINING_MEMBERS, label=_label(location, "pretraindata"))
+            shards = sorted(name for name in archive.members if name.endswith(".pkl"))
+            if not shards:
+                raise ScifigDataError(f"{archive.label}: no shards/**/shard_<i>.pkl members")
+            return [datasets.SplitGenerator(
+                name=datasets.Split.TRAIN,
+                gen_kwargs={"location": location, "shards": shards, "split": "train"},
+            )]
+        location = self._archive_location(dl_manager, "benchmark")
+        return [
+            datasets.SplitGenerator(
+                name=split,
+                gen_kwargs={
+                    "location": location,
+                    "split": split,
+                    # One shard per setting, so num_proc and streaming n_shards have something to spread.
+                    "settings": [SETTINGS.index(s) for s in self.config.settings] if task == "mcq" else [None],
+                },
+            )
+            for split in SPLIT_FOLDERS
+        ]
+
+    # ---- rows ----
+
+    def _generate_examples(self, location, split, settings=None, shards=None):
+        task = self.config.task
+        if task == "pretraining":
+            rows = self._pretraining_rows(location, shards)
+        else:
+            rows = self._benchmark_rows(location, split, settings)
+        seen, duplicates, skipped = set(), 0, 0
+        for row in rows:
+            if isinstance(row, ScifigDataError):
+                skipped += 1
+                logger.warning("skipped: %s", row)
+                continue
+            if row["id"] in seen:
+                # An exact upstream repeat: keep it, under an id that stays unique and stable.
+                duplicates += 1
+                base, n = row["id"], 2
+                while f"{base}-{n}" in seen:
+                    n += 1
+                row["id"] = f"{base}-{n}"
+            seen.add(row["id"])
+            yield row["id"], row
+        if duplicates:
+            logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", task, split, duplicates)
+        if skipped:
+            logger.warning("%s %s: skipped %d bad records (on_error='skip')", task, split, skipped)
+
+    def _keep(self, category, subject):
+        return (self._categories is None or category in self._categories) and (
+            self._subjects is None or subject in self._subjects
+        )
+
+    def _bad(self, label, where, error):
+        """A per-record problem: raised, or handed back to be counted as a skip."""
+        failure = ScifigDataError(f"{label}: record {where}: {error}")
+        if self.config.on_error == "skip":
+            return failure
+        raise failure
+
+    def _benchmark_rows(self, location, split, settings):
+        folder = SPLIT_FOLDERS[split]
+        task = self.config.task
+        json_name = _MCQ_JSON if task == "mcq" else _CAPTIONING_JSON
+        keep = rf"(^|/){folder}/({re.escape(json_name)}$|images/[^/]+$)"
+        archive = open_archive(location, keep, label=_label(location, "benchmark"))
+        member = _find_member(archive, f"{folder}/{json_name}")
+        images = member[: -len(json_name)] + "images/"
+        label = f"{archive.label}:{member}"
+        with archive.open(member) as stream:
+            if task == "mcq":
+                candidates = self._mcq_candidates(stream, label, split, set(settings))
+            else:
+                candidates = self._captioning_candidates(stream, label, split)
+
+            def image_member(candidate):
+                return None if isinstance(candidate, ScifigDataError) else images + candidate[0]["image"]
+
+            for candidate, data in _prefetched(archive, candidates, image_member):
+                if isinstance(candidate, ScifigDataError):
+                    yield candidate
+                    continue
+                row, where = candidate
+                if data is None:
+                    yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
+                    continue
+                row["image"] = {"bytes": data, "path": row["image"]}
+                yield row
+
+    def _mcq_candidates(self, stream, label, split, settings):
+        for setting, index, record in _iter_json_records(stream, label, nested=True):
+            if setting not in settings:
+                continue
+            where = f"{index} of setting {SETTINGS[setting]} (uid {record.get('uid')!r})"
+            try:
+                category, subject = _checked_category(record.get("category"), record.get("subject"))
+                if not self._keep(category, subject):
+                    continue
+                uid, image, prompt = _field(record, "uid"), _field(record, "image"), _field(record, "question")
+                try:
+                    stem, options = parse_mcq_prompt(prompt)
+                except ValueError as error:
+                    raise _RecordError(f"question: {error}") from None
+                answer = record.get("answer")
+                if answer in ANSWER_LETTERS:
+                    answer = ANSWER_LETTERS.index(answer)
+                elif split == "test":
+                    answer = -1  # withheld upstream
+                else:
+                    raise _RecordError(f"answer {answer!r} is not one of A-D")
+            except _RecordError as error:
+                yield self._bad(label, where, error)
+                continue
+            figure_id = _stem(image)
+            yield {
+                "id": f"{SETTINGS[setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
+                "uid": uid,
+                "figure_id": figure_id,
+                "image": image,
+                "setting": setting,
+                "question": stem,
+                "options": options,
+                "answer": answer,
+                "prompt": prompt,
+                "category": category,
+                "subject": subject,
+            }, where
+
+    def _captioning_candidates(self, stream, label, split):
+        for _, index, record in _iter_json_records(stream, label, nested=False):
+            where = f"{index} (uid {record.get('uid')!r})"
+            try:
+                category, subject = _checked_category(record.get("category"), record.get("subject"))
+                if not self._keep(category, subject):
+                    continue
+                uid = _field(record, "uid")
+                figures = record.get("images")
+                if figures is None:  # dev/test: one figure per record
+                    figures = [{"image": record.get("image"), "caption": record.get("caption")}]
+                if not isinstance(figures, list):
+                    raise _RecordError("field 'images' is not a list")
+                for figure in figures:
+                    _field(figure, "image")
+                abstract, content = record.get("abstract"), record.get("content")
+            except _RecordError as error:
+                yield self._bad(label, where, error)
+                continue
+            for figure in figures:
+                image = figure["image"]
+                caption = figure.get("caption")
+                figure_id = _stem(image)
+                yield {
+                    "id": f"{figure_id}-{_digest(category, subject, image)}",
+                    "uid": uid,
+                    "figure_id": figure_id,
+                    "image": image,
+                    "caption": caption if isinstance(caption, str) and caption.strip() else None,
+                    "abstract": abstract,
+                    "content": content,
+                    "category": category,
+                    "subject": subject,
+                }, f"{where} figure {image}"
+
+    def _pretraining_rows(self, location, shards):
+        archive = open_archive(location, _PRETRAINING_MEMBERS, label=_label(location, "pretraindata"))
+        for shard in shards:
+            label = f"{archive.label}:{shard}"
+            documents = load_plain_pickle(archive.read(shard), label)
+            if not isinstance(documents, list):
+                raise ScifigDataError(f"{label}: expected a pickled list of documents, found {type(documents).__name__}")
+            count_member = shard[: -len(".pkl")] + ".count"
+            if count_member in archive:
+                count = archive.read(count_member).decode("ascii", "replace").strip()
+                if count != str(len(documents)):
+                    raise ScifigDataError(
+                        f"{label}: holds {len(documents)} documents but {count_member} says {count}"
+                    )
+            for index, document in enumerate(documents):
+                where = f"{index}"
+                try:
+                    if not isinstance(document, dict):
+                        raise _RecordError(f"is a {type(document).__name__}, not a dict")
+                    where = f"{index} (url {document.get('url')!r})"
+                    row = self._pretraining_row(document)
+                except _RecordError as error:
+                    yield self._bad(label, where, error)
+                    continue
+                if row is not None:
+                    yield row
+
+    def _pretraining_row(self, document):
+        category, subject = _split_category(document.get("category"))
+        if not self._keep(category, subject):
+            return None
+        url = _field(document, "url")
+        texts = document.get("text_list")
+        if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+            raise _RecordError("field 'text_list' is not a list of strings")
+        infos = document.get("image_info") or []
+        if not isinstance(infos, list):
+            raise _RecordError("field 'image_info' is not a list")
+        before = collections.defaultdict(list)  # text index -> images placed just before it
+        for position, info in enumerate(infos):
+            if not isinstance(info, dict):
+                raise _RecordError(f"image_info[{position}] is not a dict")
+            at = info.get("matched_text_index")
+            if not isinstance(at, int) or not 0 <= at < len(texts):
+                raise _RecordError(
+                    f"image_info[{position}] matched_text_index {at!r} is outside text_list (length {len(texts)})"
+                )
+            try:
+                data = base64.b64decode(info.get("image_base64") or "", validate=True)
+            except (ValueError, TypeError) as error:
+                raise _RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
+            if not data:
+                raise _RecordError(f"image_info[{position}] has no image_base64")
+            before[at].append({"bytes": data, "path": info.get("image_name") or f"image_{position}.jpg"})
+        interleaved_texts, interleaved_images = [], []
+        for index, text in enumerate(texts):
+            for image in before.get(index, ()):
+                interleaved_texts.append(None)
+                interleaved_images.append(image)
+            interleaved_texts.append(text)
+            interleaved_images.append(None)
+        uid = url.rstrip("/").rsplit("/", 1)[-1]
+        return {
+            "id": f"{uid}-{_digest(document['category'], url)}",
+            "uid": uid,
+            "url": url,
+            "texts": interleaved_texts,
+            "images": interleaved_images,
+            "category": category,
+            "subject": subject,
+        }
+
+
+_PRETRAINING_MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
+
+
+def _label(location, archive):
+    """How errors name an archive: the file or URL, and the archive's own name when it is a download cache."""
+    return location if location.rstrip("/").split("/")[-1].startswith(archive) else f"{archive}.zip ({location})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One call on every datasets line
+# --------------------------------------------------------------------------------------------------------------
+
+def _code_hash():
+    with io.open(__file__, "rb") as file:
+        return hashlib.sha256(file.read()).hexdigest()[:16]
+
+
+def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
+    """What `load_dataset("scifig", name, ...)` returns, on every datasets line.
+
+    On datasets < 4 it runs this file as a loading script; on >= 4, where scripts are gone, it drives the builder
+    directly. `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
+    (subjects, categories, base_url, on_error).
+    """
+    load_kwargs = {key: config_kwargs.pop(key) for key in ("cache_dir", "num_proc", "verification_mode")
+                   if key in config_kwargs}
+    if int(datasets.__version__.split(".")[0]) < 4:
+        return datasets.load_dataset(
+            __file__, name, split=split, streaming=streaming, data_dir=data_dir, trust_remote_code=True,
+            **load_kwargs, **config_kwargs,
+        )
+    builder = SciFig(
+        config_name=name, data_dir=data_dir, hash=_code_hash(), dataset_name="scifig",
+        cache_dir=load_kwargs.pop("cache_dir", None), **config_kwargs,
+    )
+    if streaming:
+        return builder.as_streaming_dataset(split=split)
+    builder.download_and_prepare(**load_kwargs)
+    return builder.as_dataset(split=split)

@@ -1,0 +1,225 @@
+"""Builds dummy_data/benchmark.zip and dummy_data/pretraindata.zip from dummy_data/source/articles.json.
+
+The archives follow the hosted MMSci layout exactly (see the builder's docstring and the card), so every code
+path that reads the real archives reads these. Output is deterministic: fixed zip timestamps, seeded choices,
+images drawn from the article and figure number.
+
+    python -m scifig_tools dummy-data [--out dummy_data]
+"""
+
+import base64
+import io
+import json
+import pickle
+import random
+import re
+import zipfile
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "dummy_data" / "source" / "articles.json"
+UPSTREAM_SPLITS = {"train": "train", "validation": "dev", "test": "test"}
+_TIMESTAMP = (2024, 6, 1, 0, 0, 0)
+_SHARD_SIZE = 3
+_FIG2CAP = "Which of the following captions best describes the whole figure?"
+_SUBFIG = "which of the following options best describes the content in sub-figure ({})?"
+
+
+def load_articles(source=SOURCE):
+    """Articles from the readable source, one entry per subject filing (an article can sit under several)."""
+    articles = json.loads(Path(source).read_text(encoding="utf-8"))["articles"]
+    filings = []
+    for article in articles:
+        filings.append(article)
+        for category, subject in article.get("also_filed_under", []):
+            filings.append({**article, "category": category, "subject": subject})
+    return filings
+
+
+def figure_size(uid, index):
+    """The pixel size of figure `index` (0-based) of article `uid`: distinct per figure, so tests can check it."""
+    return 48 + 6 * index + zlib.crc32(uid.encode()) % 16, 32 + 3 * index
+
+
+def figure_image(uid, index):
+    """A small plot-like RGB picture: axes and bars whose heights come from the article and figure."""
+    width, height = figure_size(uid, index)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(4, 2), (4, height - 4), (width - 2, height - 4)], fill="black")
+    rng = random.Random(f"{uid}/{index}")
+    for bar in range(4):
+        top = rng.randint(4, height - 8)
+        draw.rectangle([8 + bar * 8, top, 12 + bar * 8, height - 5], fill=(40 * bar, 90, 200 - 40 * bar))
+    return image
+
+
+def _encode(image, fmt):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"optimize": False}))
+    return buffer.getvalue()
+
+
+def caption_of(figure):
+    panels = " ".join(f"({letter}) {text}" for letter, text in figure["panels"].items())
+    return f"{figure['title']} {panels}"
+
+
+def image_name(uid, index):
+    return f"{uid}_figure_{index}.png"
+
+
+def _record(article, **fields):
+    return {"uid": article["uid"], "category": article["category"], "subject": article["subject"], **fields}
+
+
+def _question(stem, correct, distractors, rng):
+    options = [correct] + distractors[:3]
+    rng.shuffle(options)
+    lines = "".join(f"\n{letter}: {option}" for letter, option in zip("ABCD", options))
+    return stem + lines, "ABCD"[options.index(correct)]
+
+
+def _featured_figure(article):
+    """The figure an article's dev/test records ask about: its last one (figure_10 for the 11-figure article)."""
+    return len(article["figures"]) - 1 if len(article["figures"]) > 4 else 1
+
+
+def mcq_records(article, withheld_answer=None):
+    """One record per setting: [fig2cap, subfig2cap, subcap2fig]."""
+    rng = random.Random(article["uid"] + article["subject"])
+    figures = article["figures"]
+    k = _featured_figure(article)
+    others = [figure["title"] for i, figure in enumerate(figures) if i != k]
+    fig2cap = _question(_FIG2CAP, figures[k]["title"], others, rng)
+    # The figure with the most panels, so SubCap2Fig's distractors come from the same figure where they can.
+    busiest = max(range(len(figures)), key=lambda i: (len(figures[i]["panels"]), -i))
+    letter, text = list(figures[busiest]["panels"].items())[-1]
+    same_figure = [t for l, t in figures[busiest]["panels"].items() if l != letter]
+    other_figures = [t for i, f in enumerate(figures) if i != busiest for t in f["panels"].values()]
+    subfig2cap = _question(_SUBFIG.format(letter), text, rng.sample(other_figures, 3), rng)
+    subcap2fig = _question(_SUBFIG.format(letter), text, same_figure + other_figures, rng)
+    records = []
+    for (question, answer), figure in ((fig2cap, k), (subfig2cap, busiest), (subcap2fig, busiest)):
+        shown = answer if withheld_answer is None else withheld_answer
+        records.append(_record(article, question=question, answer=shown, image=image_name(article["uid"], figure)))
+    return records
+
+
+def _content(article):
+    sections = "\n".join(f"{s['title']}\n{s['content']}" for s in article["sections"])
+    return f"{article['title']}\n{article['abstract']}\n{sections}"
+
+
+def benchmark_records(articles):
+    """{member path inside benchmark.zip: JSON-ready records} and {member path: image bytes}."""
+    members, images = {}, {}
+    for split, folder in UPSTREAM_SPLITS.items():
+        in_split = [a for a in articles if a["split"] == split]
+        captioning, settings, chat = [], [[], [], []], []
+        for position, article in enumerate(in_split):
+            uid, figures = article["uid"], article["figures"]
+            for index in range(len(figures)):
+                images[f"benchmark/{folder}/images/{image_name(uid, index)}"] = _encode(figure_image(uid, index), "PNG")
+            common = {"abstract": article["abstract"], "content": _content(article)}
+            if split == "train":
+                captioning.append(_record(article, **common, images=[
+                    {"image": image_name(uid, i), "caption": caption_of(f)} for i, f in enumerate(figures)]))
+            else:
+                k = _featured_figure(article)
+                # The last test article's caption is withheld, as a hidden-reference release would do.
+                hidden = split == "test" and position == len(in_split) - 1
+                captioning.append(_record(article, **common, image=image_name(uid, k),
+                                          caption=None if hidden else caption_of(figures[k])))
+            withheld = None if split != "test" else ("" if position % 2 else "anonymized")
+            for setting, record in enumerate(mcq_records(article, withheld)):
+                settings[setting].append(record)
+            if split == "train":
+                for index, figure in enumerate(figures):
+                    if len(figure["panels"]) < 2:
+                        continue
+                    turns = list(figure["panels"].items())
+                    random.Random(f"{uid}/{index}/chat").shuffle(turns)
+                    conversations = []
+                    for letter, text in turns:
+                        conversations += [{"from": "human", "value": f"What does sub-figure ({letter}) show?"},
+                                          {"from": "assistant", "value": text}]
+                    chat.append(_record(article, image=image_name(uid, index), caption=figure["title"],
+                                        conversations=conversations))
+        members[f"benchmark/{folder}/image_caption_generation_data.json"] = captioning
+        members[f"benchmark/{folder}/image_caption_matching_data.json"] = settings
+        if split == "train":
+            members["benchmark/train/image_caption_chat_data.json"] = chat
+    return members, images
+
+
+def _sentences(text):
+    return [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+
+
+def pretraining_document(article):
+    """One mmc4-style document: sentences in reading order, figures matched to the sentence citing them."""
+    uid = article["uid"]
+    texts = [article["title"]] + _sentences(article["abstract"])
+    for section in article["sections"]:
+        texts += _sentences(section["content"])
+    image_info = []
+    for index, figure in enumerate(article["figures"]):
+        number = index + 1
+        cited = [i for i, t in enumerate(texts) if re.search(rf"Fig\. {number}\b", t)]
+        matched = cited[0] if cited else len(texts) - 1
+        image_info.append({
+            "face_detections": None,
+            "index": number,
+            "image_name": f"{uid}_{number}.png",
+            "local_path": f"images/{uid}_{number}.png",
+            "raw_url": f"https://www.nature.com/articles/{uid}/figures/{number}",
+            "caption": caption_of(figure),
+            "image_base64": base64.b64encode(_encode(figure_image(uid, index), "JPEG")).decode("ascii"),
+            "matched_text_index": matched,
+            "matched_sim": 0.31,
+        })
+    similarity = [[1.0 if info["matched_text_index"] == t else 0.0 for t in range(len(texts))] for info in image_info]
+    return {
+        "text_list": texts,
+        "image_info": image_info,
+        "similarity_matrix": similarity,
+        "url": f"https://www.nature.com/articles/{uid}",
+        "category": f"{article['category']}-{article['subject']}",
+    }
+
+
+def pretraining_shards(articles):
+    """{member path inside pretraindata.zip: list of documents}: shards of three under shards/all/."""
+    documents = [pretraining_document(article) for article in articles]
+    return {
+        f"pretraindata/shards/all/shard_{n}.pkl": documents[start:start + _SHARD_SIZE]
+        for n, start in enumerate(range(0, len(documents), _SHARD_SIZE))
+    }
+
+
+def _write_zip(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in sorted(members.items()):
+            info = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
+            # Images are stored, text deflated, as the hosted archives do.
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+
+
+def build(out_dir, source=SOURCE):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    articles = load_articles(source)
+    records, images = benchmark_records(articles)
+    members = {name: json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8") for name, value in records.items()}
+    _write_zip(out_dir / "benchmark.zip", {**members, **images})
+    shards = {}
+    for name, documents in pretraining_shards(articles).items():
+        shards[name] = pickle.dumps(documents, protocol=4)
+        shards[name[: -len(".pkl")] + ".count"] = str(len(documents)).encode("ascii")
+    _write_zip(out_dir / "pretraindata.zip", shards)
+    return [out_dir / "benchmark.zip", out_dir / "pretraindata.zip"]
