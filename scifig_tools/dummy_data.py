@@ -201,7 +201,7 @@ def pretraining_shards(articles):
     }
 
 
-def _write_zip(path, members):
+def write_zip(path, members):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in sorted(members.items()):
             info = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
@@ -216,10 +216,10 @@ def build(out_dir, source=SOURCE):
     articles = load_articles(source)
     records, images = benchmark_records(articles)
     members = {name: json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8") for name, value in records.items()}
-    _write_zip(out_dir / "benchmark.zip", {**members, **images})
+    write_zip(out_dir / "benchmark.zip", {**members, **images})
     shards = {}
     for name, documents in pretraining_shards(articles).items():
         shards[name] = pickle.dumps(documents, protocol=4)
         shards[name[: -len(".pkl")] + ".count"] = str(len(documents)).encode("ascii")
-    _write_zip(out_dir / "pretraindata.zip", shards)
+    write_zip(out_dir / "pretraindata.zip", shards)
     return [out_dir / "benchmark.zip", out_dir / "pretraindata.zip"]

@@ -1,0 +1,42 @@
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Every test run gets its own Hugging Face cache: no stale prepared data, no touching the user's cache.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="scifig-hf-")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import datasets  # noqa: E402
+import pytest  # noqa: E402
+
+from scifig_tools import dummy_data  # noqa: E402
+from scifig_tools.serve import RangeServer  # noqa: E402
+
+DUMMY = ROOT / "dummy_data"
+SCRIPTS_RUN = int(datasets.__version__.split(".")[0]) < 4
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    """The upstream records the dummy archives were built from: what the builder must turn into rows."""
+    articles = dummy_data.load_articles()
+    records, images = dummy_data.benchmark_records(articles)
+    return {"records": records, "images": images, "shards": dummy_data.pretraining_shards(articles),
+            "articles": articles}
+
+
+@pytest.fixture
+def server():
+    """dummy_data/ on a real HTTP server on 127.0.0.1 that honours Range requests and counts bytes sent."""
+    running = RangeServer(DUMMY).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return str(tmp_path / "cache")
