@@ -31,6 +31,7 @@ import pickle
 import re
 import stat
 import struct
+import sys
 import threading
 import zlib
 
@@ -118,6 +119,11 @@ logger = datasets.logging.get_logger(__name__)
 
 class ScifigDataError(ValueError):
     """Upstream data scifig cannot turn into rows: the message names archive, member, record and problem."""
+
+
+# datasets 3.6 runs a copy of this file under another module name; sharing the class with an imported `scifig`
+# keeps `except scifig.ScifigDataError` working on that line too.
+ScifigDataError = getattr(sys.modules.get("scifig"), "ScifigDataError", ScifigDataError)
 
 
 # --------------------------------------------------------------------------------------------------------------
