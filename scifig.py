@@ -771,6 +771,25 @@ class SciFig(datasets.GeneratorBasedBuilder):
         _validated_names("settings", config.settings, SETTINGS)
         if config.on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {config.on_error!r}")
+        self._limit_recorded_info_to_where_it_holds()
+
+    def _limit_recorded_info_to_where_it_holds(self):
+        """Recorded split sizes and checksums describe the hosted archives, unfiltered.
+
+        datasets merges them from the card and dataset_infos.json and verifies every prepare against them, so a
+        filtered load, a data_dir copy (or the dummy data) must not inherit them; a mirror keeps the sizes and has
+        its own URLs checked against the recorded checksums.
+        """
+        config, info = self.config, self.info
+        if config.base_url and not config.data_dir and info.download_checksums:
+            mirror = config.base_url.rstrip("/") + "/"
+            info.download_checksums = {
+                url.replace(_URLS[name].rsplit("/", 1)[0] + "/", mirror): checksum
+                for url, checksum in info.download_checksums.items() for name in _URLS if url == _URLS[name]
+            }
+        if config.data_dir or config.subjects is not None or config.categories is not None:
+            info.splits, info.download_checksums = None, None
+            info.download_size = info.dataset_size = info.size_in_bytes = None
 
     def _info(self):
         return datasets.DatasetInfo(

@@ -1,4 +1,4 @@
-"""python -m scifig_tools <command>: preview, dummy-data, serve."""
+"""python -m scifig_tools <command>: preview, infos, card, export, stats, dummy-data, serve."""
 
 import argparse
 import sys
@@ -24,6 +24,15 @@ def main(argv=None):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
+    infos = commands.add_parser("infos", help="write dataset_infos.json from the builder")
+    infos.add_argument("--data-dir", help="real archives to measure split sizes and checksums from")
+    infos.add_argument("--out", default=None)
+    infos.add_argument("--num-proc", type=int, default=None)
+
+    stats = commands.add_parser("stats", help="chart figures and articles per category and subject")
+    _add_source(stats)
+    stats.add_argument("--out", default=None, help="PNG path (default assets/figures_per_subject.png)")
+
     args = parser.parse_args(argv)
     if args.command == "preview":
         from scifig_tools.preview import preview as run
@@ -35,6 +44,17 @@ def main(argv=None):
 
         for path in dummy_data.build(args.out or dummy_data.ROOT / "dummy_data"):
             print(f"wrote {path} ({path.stat().st_size} bytes)")
+    elif args.command == "infos":
+        from scifig_tools import infos as infos_tool
+
+        path = infos_tool.write(infos_tool.build(args.data_dir, num_proc=args.num_proc),
+                                args.out or infos_tool.ROOT / "dataset_infos.json")
+        print(f"wrote {path}")
+    elif args.command == "stats":
+        from scifig_tools import stats as stats_tool
+
+        path, counts, totals = stats_tool.main(args.data_dir, args.base_url, args.out)
+        print(f"{len(counts)} subjects, {totals['figures']} figures, {totals['articles']} articles -> {path}")
     elif args.command == "serve":
         from scifig_tools.serve import RangeServer
 
