@@ -33,6 +33,15 @@ def main(argv=None):
     _add_source(stats)
     stats.add_argument("--out", default=None, help="PNG path (default assets/figures_per_subject.png)")
 
+    commands.add_parser("card", help="write README.md (the dataset card) from the builder")
+
+    export = commands.add_parser("export", help="write the script-free Hub export (Parquet + card)")
+    export.add_argument("out_dir")
+    export.add_argument("--configs", nargs="+")
+    _add_source(export)
+    export.add_argument("--max-shard-size", default="500MB")
+    export.add_argument("--num-proc", type=int, default=None)
+
     args = parser.parse_args(argv)
     if args.command == "preview":
         from scifig_tools.preview import preview as run
@@ -55,6 +64,18 @@ def main(argv=None):
 
         path, counts, totals = stats_tool.main(args.data_dir, args.base_url, args.out)
         print(f"{len(counts)} subjects, {totals['figures']} figures, {totals['articles']} articles -> {path}")
+    elif args.command == "card":
+        from scifig_tools import card
+
+        print(f"wrote {card.write()}")
+    elif args.command == "export":
+        from scifig_tools.export import export as run_export
+
+        report = run_export(args.out_dir, args.configs, args.data_dir, args.base_url, args.max_shard_size,
+                                    num_proc=args.num_proc)
+        for key, done in report.items():
+            print(f"{key}: {done['written']} rows written, {done['skipped']} already complete")
+        print(f"wrote {args.out_dir}: upload with `huggingface-cli upload <org>/scifig {args.out_dir} --repo-type dataset`")
     elif args.command == "serve":
         from scifig_tools.serve import RangeServer
 

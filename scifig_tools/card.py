@@ -1,0 +1,222 @@
+"""The dataset card (README.md): YAML metadata and sections written from the builder and dataset_infos.json.
+
+    python -m scifig_tools card      # rewrites README.md; a test fails when README.md and this disagree
+
+The text lives in scifig_tools/card.md; configs, features, citation and counts come from the builder, so the card
+cannot drift from what the builder yields. The Hub export writes the same card with a `configs:` section.
+"""
+
+import json
+import string
+import tempfile
+from pathlib import Path
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+import scifig
+from scifig_tools.dummy_data import write_zip
+from scifig_tools.schema import features_of, to_sequence_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = Path(__file__).resolve().parent / "card.md"
+EXAMPLES = Path(__file__).resolve().parent / "upstream" / "examples"
+README = ROOT / "README.md"
+SPLITS = ["train", "validation", "test"]
+
+METADATA = {
+    "pretty_name": "scifig (MMSci scientific figures)",
+    "license": "cc-by-4.0",
+    "language": ["en"],
+    "annotations_creators": ["found"],
+    "language_creators": ["found"],
+    "multilinguality": ["monolingual"],
+    "size_categories": ["100K<n<1M"],
+    "source_datasets": ["original"],
+    "task_categories": ["image-to-text", "visual-question-answering", "multiple-choice", "image-text-to-text"],
+    "task_ids": ["image-captioning", "multiple-choice-qa", "visual-question-answering"],
+    "tags": ["science", "scientific-figures", "figure-captioning", "multimodal", "interleaved", "pretraining",
+             "nature-communications"],
+}
+
+FIELDS = {
+    "id": "Unique, stable row key (see *The `id` scheme*); predictions are scored against it.",
+    "uid": "Article id, e.g. `ncomms13142`; the article is `https://www.nature.com/articles/<uid>`.",
+    "figure_id": "Image file stem, e.g. `ncomms13142_figure_1` (0-based: `figure_0` is the article's Figure 1).",
+    "image": "The figure, as published (PNG).",
+    "caption": "The figure's caption; `None` where upstream withholds it.",
+    "abstract": "The article's abstract.",
+    "content": "The article's full text (about 7.5k tokens).",
+    "category": "One of the 5 categories: " + ", ".join(scifig.CATEGORIES) + ".",
+    "subject": "One of the 71 subject names (72 entries: \"Ecology\" is under two categories).",
+    "setting": "`fig2cap` (caption of the whole figure), `subfig2cap` (caption of a sub-figure, distractors from "
+               "the article), `subcap2fig` (the same, distractors from the same figure).",
+    "question": "The question stem alone, without the options.",
+    "options": "Exactly four options, in A–D order.",
+    "answer": "Index of the correct option (A–D); -1 where upstream withholds it (test).",
+    "prompt": "The upstream question text verbatim: stem, then `\\nA: …` to `\\nD: …`.",
+    "url": "The article's page.",
+    "texts": "The document in reading order: a sentence, or `None` where an image stands.",
+    "images": "Aligned with `texts`: an image (JPEG, short side ≤ 336 px), or `None` where a sentence stands. Each "
+              "figure sits just before the sentence it was matched to.",
+}
+
+
+def type_name(feature):
+    """A short type for field tables: string, image, class label (A, B, C, D), list of string, ..."""
+    kind = type(feature).__name__
+    if kind == "Value":
+        return feature.dtype
+    if kind == "Image":
+        return "image"
+    if kind == "ClassLabel":
+        names = feature.names
+        return "class label (" + (", ".join(names) if len(names) <= 4 else f"{len(names)} names") + ")"
+    if hasattr(feature, "feature"):
+        return f"list of {type_name(feature.feature)}"
+    return kind
+
+
+def _shown(value, limit=160):
+    if hasattr(value, "size") and hasattr(value, "mode"):
+        return f"<{value.format or 'image'} {value.size[0]}x{value.size[1]}>"
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + " …"
+    if isinstance(value, list):
+        shown = [_shown(item, 80) for item in value[:6]]
+        return shown + ([f"… {len(value) - 6} more"] if len(value) > 6 else [])
+    return value
+
+
+def _placeholder_png():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def example_rows():
+    """One row per config family: the upstream data card's own records run through the builder (their figures
+    are not redistributed here, so a placeholder image stands in), and a bundled-sample document for
+    pre-training, which has no published example."""
+    mcq = json.loads((EXAMPLES / "mcq_record.json").read_text(encoding="utf-8"))
+    captioning = json.loads((EXAMPLES / "captioning_record.json").read_text(encoding="utf-8"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        image = _placeholder_png()
+        write_zip(Path(folder) / "benchmark.zip", {
+            "benchmark/dev/image_caption_matching_data.json": json.dumps([[], [mcq], []]).encode(),
+            "benchmark/dev/image_caption_generation_data.json": json.dumps([captioning]).encode(),
+            f"benchmark/dev/images/{mcq['image']}": image,
+            f"benchmark/dev/images/{captioning['image']}": image,
+        })
+        for config in ("mcq", "captioning"):
+            row = next(iter(scifig.load(config, split="validation", streaming=True, data_dir=folder)))
+            row["image"] = f"<PNG: {row['figure_id']}.png>"
+            rows[config] = row
+    rows["pretraining"] = next(iter(scifig.load("pretraining", split="train", streaming=True,
+                                                data_dir=str(ROOT / "dummy_data"))))
+    return rows
+
+
+def config_sections(rows):
+    parts = []
+    for config in scifig.SciFig.BUILDER_CONFIGS:
+        family = "mcq" if config.task == "mcq" else config.task
+        features = scifig.FEATURES[config.task]
+        parts.append(f"### `{config.name}`\n\n{config.description}\n")
+        if config.name != family:
+            parts.append(f"Fields and example as in `{family}`, with `setting` fixed to "
+                         f"`{config.settings[0]}`.\n")
+            continue
+        parts.append("| field | type | description |\n|---|---|---|")
+        parts += [f"| `{name}` | {type_name(feature)} | {FIELDS[name]} |" for name, feature in features.items()]
+        source = ("a bundled-sample document (no upstream example is published)" if family == "pretraining"
+                  else "the upstream data card's example record, through the builder")
+        shown = {name: _shown(value) for name, value in rows[family].items()}
+        parts.append(f"\nExample row ({source}; long text shortened):\n\n```json\n"
+                     f"{json.dumps(shown, ensure_ascii=False, indent=1)}\n```\n")
+    return "\n".join(parts).rstrip()
+
+
+def sample_counts():
+    """Rows per config and split in dummy_data/, counted through the builder."""
+    counts = {}
+    for config in scifig.SciFig.BUILDER_CONFIGS:
+        streams = scifig.load(config.name, streaming=True, data_dir=str(ROOT / "dummy_data"))
+        counts[config.name] = {split: sum(1 for _ in stream.select_columns(["id"]))
+                               for split, stream in streams.items()}
+    return counts
+
+
+def _split_rows(counts):
+    return "\n".join(
+        f"| `{config}` | " + " | ".join(str(counts[config].get(split, "—")) for split in SPLITS) + " |"
+        for config in counts
+    )
+
+
+def split_sizes(infos, export_counts=None):
+    """The splits table: the export's rows, or sizes measured on the real archives, or a note that none are."""
+    if export_counts:
+        rows = {config: {split: value["num_examples"] for split, value in splits.items()}
+                for config, splits in export_counts.items()}
+        return "Rows in this export:\n\n" + _SPLIT_HEADER + _split_rows(rows)
+    measured = {config: {split: value["num_examples"] for split, value in info["splits"].items()}
+                for config, info in infos.items() if info.get("splits")}
+    if not measured:
+        return ("Split sizes of the hosted archives are not recorded yet: upstream publishes none, and they are "
+                "measured from the archives themselves (see *Refreshing sizes and checksums*).")
+    return "Rows per split, measured on the hosted archives:\n\n" + _SPLIT_HEADER + _split_rows(measured)
+
+
+_SPLIT_HEADER = "| config | train | validation | test |\n|---|---|---|---|\n"
+
+
+def dataset_info_yaml(infos, export_counts=None):
+    """One `dataset_info` entry per config, features from the builder in Sequence form; sizes only where known."""
+    entries = []
+    for config, info in infos.items():
+        entry = {"config_name": config, "features": to_sequence_yaml(features_of(config))}
+        if export_counts:
+            entry["splits"] = [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
+                               for s, v in export_counts[config].items()]
+            entry["dataset_size"] = sum(v["num_bytes"] for v in export_counts[config].values())
+        elif info.get("splits"):
+            entry["splits"] = [{"name": s, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
+                               for s, v in info["splits"].items()]
+            entry["download_size"] = info.get("download_size")
+            entry["dataset_size"] = info.get("dataset_size")
+        entries.append(entry)
+    return entries
+
+
+def card_data(infos, configs=None, export_counts=None):
+    data = DatasetCardData(**METADATA, dataset_info=dataset_info_yaml(infos, export_counts))
+    if configs is not None:
+        data.configs = configs
+    return data
+
+
+def render(infos=None, configs=None, export_counts=None, rows=None, samples=None):
+    """The whole card as text: YAML front matter, then the sections of card.md."""
+    infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
+    body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        homepage=scifig._HOMEPAGE,
+        archive_urls=", ".join(f"`{url}`" for url in scifig._URLS.values()),
+        config_sections=config_sections(rows or example_rows()),
+        split_sizes=split_sizes(infos, export_counts),
+        sample_splits=_split_rows(samples or sample_counts()),
+        citation=scifig._CITATION.strip(),
+    )
+    data = card_data(infos, configs, export_counts)
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+def write(path=README, **kwargs):
+    text = render(**kwargs)
+    Path(path).write_text(text, encoding="utf-8")
+    DatasetCard.load(path)  # what the Hub parses: fails loudly on broken YAML
+    return path

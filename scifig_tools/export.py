@@ -1,0 +1,147 @@
+"""The script-free Hub export: Parquet shards plus the card, a folder the Hub and its viewer read as is.
+
+    python -m scifig_tools export OUT_DIR [--configs mcq captioning] [--data-dir D | --base-url U]
+    huggingface-cli upload <org>/scifig OUT_DIR --repo-type dataset
+
+Layout: OUT_DIR/<config>/<split>-NNNNN-of-NNNNN.parquet, images embedded as {bytes, path} structs, shards of at
+most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows (fewer where datasets' 100 MB
+row-group limit says so), small enough for the viewer, features in the Parquet schema metadata; OUT_DIR/README.md is the card
+with `configs:` mapping every split to its files. A re-run skips shards already written and complete: each
+shard is written to a temporary name and renamed only when whole.
+"""
+
+import math
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from datasets.arrow_writer import get_writer_batch_size_from_data_size
+from datasets.utils.py_utils import convert_file_size_to_int
+from tqdm.auto import tqdm
+
+import scifig
+from scifig_tools import card
+from scifig_tools.infos import declared_info
+from scifig_tools.schema import parquet_metadata
+
+DEFAULT_CONFIG = "mcq"
+CONFIGS = [config.name for config in scifig.SciFig.BUILDER_CONFIGS]
+
+
+def shard_plan(dataset, max_shard_size):
+    """How many contiguous shards keep each under max_shard_size (the rule push_to_hub uses)."""
+    return max(1, math.ceil(dataset.data.nbytes / convert_file_size_to_int(max_shard_size)))
+
+
+IMAGE_ROW_GROUP_ROWS = 100  # every scifig config carries images: keep viewer pages to ~100 rows
+
+
+def row_group_size(dataset):
+    """~100 rows, fewer where that would pass datasets' own row-group byte limit (100 MB)."""
+    by_bytes = get_writer_batch_size_from_data_size(max(len(dataset), 1), max(dataset.data.nbytes, 1))
+    return max(1, min(IMAGE_ROW_GROUP_ROWS, by_bytes))
+
+
+def _complete(path, rows, metadata):
+    if not path.is_file():
+        return False
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception:  # an unreadable leftover is rewritten, whatever pyarrow calls the damage
+        return False
+    stored = parquet.schema_arrow.metadata or {}
+    return parquet.metadata.num_rows == rows and stored.get(b"huggingface") == metadata["huggingface"].encode()
+
+
+def write_split(dataset, folder, split, max_shard_size="500MB", progress=True):
+    """Writes one split's shards; returns (files, rows written now, rows skipped as already complete)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = shard_plan(dataset, max_shard_size)
+    names = [f"{split}-{index:05d}-of-{shards:05d}.parquet" for index in range(shards)]
+    for stale in folder.glob(f"{split}-*.parquet"):
+        if stale.name not in names:  # left by a run with another shard count
+            stale.unlink()
+    metadata = parquet_metadata(dataset.features)
+    group = row_group_size(dataset)
+    written = skipped = 0
+    bar = tqdm(total=len(dataset), desc=f"{folder.name}/{split}", unit="row", disable=not progress)
+    for index, name in enumerate(names):
+        shard = dataset.shard(shards, index, contiguous=True)
+        path = folder / name
+        if _complete(path, len(shard), metadata):
+            skipped += len(shard)
+            bar.update(len(shard))
+            continue
+        partial = path.with_suffix(".parquet.partial")
+        writer = None
+        for batch in shard.with_format("arrow").iter(batch_size=group):
+            table = batch.replace_schema_metadata(metadata)
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema)
+            writer.write_table(table, row_group_size=group)
+            bar.update(table.num_rows)
+        if writer is None:  # an empty split still gets a readable file
+            empty = shard.with_format("arrow")[:0].replace_schema_metadata(metadata)
+            pq.write_table(empty, partial)
+        else:
+            writer.close()
+        partial.replace(path)
+        written += len(shard)
+    bar.close()
+    return names, written, skipped
+
+
+def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="500MB", cache_dir=None,
+           num_proc=None, progress=True):
+    """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}."""
+    out_dir = Path(out_dir)
+    configs = configs or CONFIGS
+    unknown = sorted(set(configs) - set(CONFIGS))
+    if unknown:
+        raise ValueError(f"unknown configs {unknown}; valid: {', '.join(CONFIGS)}")
+    report = {}
+    for config in configs:
+        builder = scifig.SciFig(config_name=config, data_dir=data_dir, base_url=base_url, cache_dir=cache_dir,
+                                hash=scifig._code_hash())
+        builder.download_and_prepare(num_proc=num_proc)
+        for split in builder.info.splits:
+            dataset = builder.as_dataset(split=split)
+            _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress)
+            report[f"{config}/{split}"] = {"written": written, "skipped": skipped}
+    write_card(out_dir)
+    return report
+
+
+def exported_splits(out_dir):
+    """{config: {split: {num_examples, num_bytes}}} for every config folder in an export, from the Parquet footers
+    (num_bytes: uncompressed, as datasets counts it)."""
+    splits = {}
+    for config in CONFIGS:
+        for split in ("train", "validation", "test"):
+            files = sorted((Path(out_dir) / config).glob(f"{split}-*.parquet"))
+            if files:
+                footers = [pq.ParquetFile(f).metadata for f in files]
+                splits.setdefault(config, {})[split] = {
+                    "num_examples": sum(m.num_rows for m in footers),
+                    "num_bytes": sum(m.row_group(i).total_byte_size for m in footers for i in range(m.num_row_groups)),
+                }
+    return splits
+
+
+def write_card(out_dir):
+    """The card for what the export folder holds, whichever runs wrote it."""
+    counts = exported_splits(out_dir)
+    configs_yaml = [
+        {"config_name": config,
+         "data_files": [{"split": split, "path": f"{config}/{split}-*.parquet"} for split in counts[config]]}
+        for config in counts
+    ]
+    default = DEFAULT_CONFIG if DEFAULT_CONFIG in counts else next(iter(counts))
+    for entry in configs_yaml:
+        if entry["config_name"] == default:
+            entry["default"] = True
+    infos = {config: declared_info(config) for config in counts}
+    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts)
+    chart = card.ROOT / "assets" / "figures_per_subject.png"
+    (out_dir / "assets").mkdir(exist_ok=True)
+    shutil.copy(chart, out_dir / "assets" / chart.name)
