@@ -80,11 +80,7 @@ def write_split(dataset, folder, split, max_shard_size="500MB", progress=True):
                 writer = pq.ParquetWriter(partial, table.schema)
             writer.write_table(table, row_group_size=group)
             bar.update(table.num_rows)
-        if writer is None:  # an empty split still gets a readable file
-            empty = shard.with_format("arrow")[:0].replace_schema_metadata(metadata)
-            pq.write_table(empty, partial)
-        else:
-            writer.close()
+        writer.close()
         partial.replace(path)
         written += len(shard)
     bar.close()
@@ -104,7 +100,9 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="
         builder = scifig.SciFig(config_name=config, data_dir=data_dir, base_url=base_url, cache_dir=cache_dir,
                                 hash=scifig._code_hash())
         builder.download_and_prepare(num_proc=num_proc)
-        for split in builder.info.splits:
+        for split, info in builder.info.splits.items():
+            if not info.num_examples:  # nothing to publish (a filtered load can empty a split)
+                continue
             dataset = builder.as_dataset(split=split)
             _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress)
             report[f"{config}/{split}"] = {"written": written, "skipped": skipped}

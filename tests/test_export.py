@@ -1,0 +1,122 @@
+"""The script-free Hub export: what the Hub viewer and load_dataset(<repo>) read, equal to the builder's rows."""
+
+import json
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from huggingface_hub import DatasetCard
+
+import scifig
+from conftest import DUMMY, SCRIPTS_RUN
+from rows import rows_of
+from scifig_tools import dummy_data
+
+if SCRIPTS_RUN:
+    pytest.skip("the export is written and read with datasets >= 4, the Hub's own line", allow_module_level=True)
+
+from scifig_tools import export  # noqa: E402
+CONFIGS = export.CONFIGS
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    export.export(out, data_dir=str(DUMMY), cache_dir=str(tmp_path_factory.mktemp("cache")), progress=False)
+    return out
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_load_dataset_on_the_export_returns_the_builder_rows(exported, config, tmp_path):
+    built = scifig.load(config, data_dir=str(DUMMY), cache_dir=str(tmp_path / "b"))
+    loaded = datasets.load_dataset(str(exported), config, cache_dir=str(tmp_path / "e"))
+    streamed = datasets.load_dataset(str(exported), config, streaming=True)
+    assert sorted(loaded) == sorted(built)
+    for split in built:
+        assert loaded[split].features == built[split].features
+        assert rows_of(loaded[split]) == rows_of(built[split])
+        assert rows_of(streamed[split]) == rows_of(built[split])
+
+
+def test_export_card_validates_and_maps_every_split(exported):
+    assert not list(exported.rglob("*.py"))
+    data = DatasetCard.load(exported / "README.md").data
+    configs = {entry["config_name"]: entry for entry in data.configs}
+    assert sorted(configs) == sorted(CONFIGS)
+    assert [name for name, entry in configs.items() if entry.get("default")] == ["mcq"]
+    for name, entry in configs.items():
+        for files in entry["data_files"]:
+            assert list(exported.glob(files["path"])), files
+    assert (exported / "assets" / "figures_per_subject.png").is_file()
+    assert datasets.load_dataset(str(exported), split="validation").features == scifig.FEATURES["mcq"]
+
+
+def test_features_are_stored_in_parquet_metadata_in_sequence_form(exported):
+    schema = pq.read_schema(next((exported / "pretraining").glob("train-*.parquet")))
+    stored = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    assert stored["images"]["_type"] == "Sequence"
+    assert datasets.Features.from_dict(stored) == scifig.FEATURES["pretraining"]
+    table = pq.read_table(next((exported / "mcq").glob("validation-*.parquet")))
+    image = table.column("image")[0].as_py()
+    assert set(image) == {"bytes", "path"} and image["bytes"][:4] == b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def big_benchmark(tmp_path_factory):
+    """250 validation questions: enough for several shards under a small shard limit and several row groups."""
+    folder = tmp_path_factory.mktemp("big")
+    articles = dummy_data.load_articles()
+    records, images = [[], [], []], {}
+    for n in range(250):
+        article = dict(articles[n % len(articles)], uid=f"ncomms{70000 + n}")
+        for setting, record in enumerate(dummy_data.mcq_records(article)):
+            if setting == n % 3:
+                records[setting].append(record)
+                name = f"benchmark/dev/images/{record['image']}"
+                images[name] = dummy_data._encode(dummy_data.figure_image(article["uid"], n % 4), "PNG")
+    dummy_data.write_zip(folder / "benchmark.zip", {
+        "benchmark/dev/image_caption_matching_data.json": json.dumps(records).encode(), **images,
+        "benchmark/train/image_caption_matching_data.json": b"[[],[],[]]",
+        "benchmark/test/image_caption_matching_data.json": b"[[],[],[]]",
+    })
+    return folder
+
+
+def test_shards_and_row_groups_respect_the_limits(big_benchmark, tmp_path):
+    out = tmp_path / "out"
+    export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                  cache_dir=str(tmp_path / "c"), progress=False)
+    shards = sorted((out / "mcq").glob("validation-*.parquet"))
+    assert len(shards) > 2
+    assert all(s.name.endswith(f"-of-{len(shards):05d}.parquet") for s in shards)
+    total = 0
+    for shard in shards:
+        metadata = pq.ParquetFile(shard).metadata
+        total += metadata.num_rows
+        assert metadata.num_row_groups >= 1
+        assert all(metadata.row_group(i).num_rows <= export.IMAGE_ROW_GROUP_ROWS for i in range(metadata.num_row_groups))
+        # each shard holds about 1/n of the data: within the limit plus one row's worth
+        assert sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)) < 40_000 * 1.2
+    assert total == 250
+    loaded = datasets.load_dataset(str(out), "mcq", split="validation", cache_dir=str(tmp_path / "e"))
+    assert len(set(loaded["id"])) == 250
+
+
+def test_a_rerun_resumes_only_what_is_missing_or_broken(big_benchmark, tmp_path):
+    out, cache = tmp_path / "out", str(tmp_path / "c")
+    first = export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                          cache_dir=cache, progress=False)
+    assert first["mcq/validation"] == {"written": 250, "skipped": 0}
+    again = export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                          cache_dir=cache, progress=False)
+    assert again["mcq/validation"] == {"written": 0, "skipped": 250}
+    shards = sorted((out / "mcq").glob("validation-*.parquet"))
+    removed = pq.ParquetFile(shards[0]).metadata.num_rows
+    shards[0].unlink()
+    shards[1].write_bytes(shards[1].read_bytes()[:100])  # a shard cut off mid-write by an earlier crash
+    resumed = export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                            cache_dir=cache, progress=False)
+    assert resumed["mcq/validation"]["written"] > removed
+    assert resumed["mcq/validation"]["written"] + resumed["mcq/validation"]["skipped"] == 250
+    loaded = datasets.load_dataset(str(out), "mcq", split="validation", cache_dir=str(tmp_path / "e"))
+    assert len(set(loaded["id"])) == 250
