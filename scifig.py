@@ -34,6 +34,7 @@ import stat
 import struct
 import sys
 import threading
+import time
 import zlib
 
 import datasets
@@ -211,8 +212,11 @@ class _HttpBytes:
         self.label = url
         self._url = url
         self._local = threading.local()
-        response = self._session().head(url, allow_redirects=True, timeout=_HTTP_TIMEOUT)
-        response.raise_for_status()
+        try:
+            response = self._session().head(url, allow_redirects=True, timeout=_HTTP_TIMEOUT)
+            response.raise_for_status()
+        except requests.RequestException as error:
+            raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
         try:
             self.size = int(response.headers["Content-Length"])
         except (KeyError, ValueError):
@@ -257,14 +261,17 @@ class _HttpBytes:
                         parts.append(chunk)
                         got += len(chunk)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                # A dropped body: keep what arrived and ask for the rest.
+                # A dropped or stalled body: keep what arrived and ask for the rest, after a pause.
                 if attempt == _HTTP_ATTEMPTS - 1:
                     raise ScifigDataError(
                         f"{self.label}: bytes {start}-{start + length - 1} could not be read after "
                         f"{_HTTP_ATTEMPTS} attempts: {error}"
                     ) from error
                 logger.warning("%s: retrying a range read after %s", self.label, error)
+                time.sleep(min(8.0, 0.25 * 2 ** attempt))
                 continue
+            except requests.RequestException as error:  # an HTTP error status, after urllib3's own retries
+                raise ScifigDataError(f"{self.label}: bytes {start}-{start + length - 1}: {error}") from error
             if got >= length:
                 break
         data = b"".join(parts)
@@ -652,6 +659,8 @@ class _RecordError(Exception):
 
 
 def _field(record, name):
+    if not isinstance(record, dict):
+        raise _RecordError(f"expected an object holding {name!r}, found {type(record).__name__}")
     value = record.get(name)
     if not isinstance(value, str) or not value:
         raise _RecordError(f"field {name!r} is missing or not a non-empty string")
