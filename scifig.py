@@ -24,6 +24,7 @@ folder, or over HTTP with Range requests bounded by each member's extent.
 import base64
 import collections
 import concurrent.futures
+import datetime
 import hashlib
 import io
 import json
@@ -113,8 +114,12 @@ ANSWER_LETTERS = ["A", "B", "C", "D"]
 # Hub split name -> upstream folder name.
 SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
 
-_CAPTIONING_JSON = "image_caption_generation_data.json"
-_MCQ_JSON = "image_caption_matching_data.json"
+_BENCHMARK_JSON = {
+    "captioning": "image_caption_generation_data.json",
+    "mcq": "image_caption_matching_data.json",
+    "chat": "image_caption_chat_data.json",  # train only
+}
+_CHAT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -161,6 +166,56 @@ FEATURES = {
             "options": datasets.Sequence(datasets.Value("string")),
             "answer": datasets.ClassLabel(names=ANSWER_LETTERS),
             "prompt": datasets.Value("string"),
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
+    "articles": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "title": datasets.Value("string"),
+            "abstract": datasets.Value("string"),
+            "published": datasets.Value("date32"),
+            "url": datasets.Value("string"),
+            "pdf_url": datasets.Value("string"),
+            "review_pdf_url": datasets.Value("string"),
+            "categories": datasets.Sequence(_category_feature()),
+            "subjects": datasets.Sequence(datasets.Value("string")),
+            "sections": datasets.Sequence({"title": datasets.Value("string"), "content": datasets.Value("string")}),
+            "figures": datasets.Sequence(
+                {
+                    "number": datasets.Value("int32"),
+                    "image": datasets.Image(),
+                    "title": datasets.Value("string"),
+                    "description": datasets.Value("string"),
+                }
+            ),
+            "references": datasets.Sequence(
+                {"number": datasets.Value("int32"), "title": datasets.Value("string"), "url": datasets.Value("string")}
+            ),
+        }
+    ),
+    # The layout TRL's SFTTrainer and transformers' chat templates take for vision models (as llava-instruct-mix-vsft).
+    # `messages` is a plain list of structs: datasets.Sequence of a dict would mean a dict of lists on every line.
+    "chat": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "figure_id": datasets.Value("string"),
+            "images": datasets.Sequence(datasets.Image()),
+            "messages": [
+                {
+                    "role": datasets.Value("string"),
+                    "content": [
+                        {
+                            "type": datasets.Value("string"),
+                            "text": datasets.Value("string"),
+                            "index": datasets.Value("int64"),
+                        }
+                    ],
+                }
+            ],
             "category": _category_feature(),
             "subject": datasets.Value("string"),
         }
@@ -300,8 +355,9 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _STORED, _DEFLATED = 0, 8
 _CHUNK = 1 << 20
 
-# name -> (local header offset, compression method, compressed size, uncompressed size, crc32)
-_Member = collections.namedtuple("_Member", "offset method csize size crc")
+# name -> (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length
+# in the central directory: the local header's is usually the same, so one request reads header and data)
+_Member = collections.namedtuple("_Member", "offset method csize size crc extra")
 
 
 class ZipArchive:
@@ -356,7 +412,7 @@ class ZipArchive:
                 usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             if flags & 0x1:
                 raise ScifigDataError(f"{self.label}: member {name} is encrypted")
-            members[name] = _Member(offset, method, csize, usize, crc)
+            members[name] = _Member(offset, method, csize, usize, crc, extra_len)
         return members
 
     def __contains__(self, name):
@@ -372,7 +428,7 @@ class ZipArchive:
     def read(self, name):
         """The uncompressed bytes of one member, CRC-checked, in one range request where possible."""
         member = self.members[name]
-        guess = _LOCAL.size + len(name.encode("utf-8")) + 64  # room for a usual local extra field
+        guess = _LOCAL.size + len(name.encode("utf-8")) + member.extra
         span = min(guess + member.csize, self.source.size - member.offset)
         blob = self.source.read(member.offset, span)
         data_start = self._data_extent(name, blob) - member.offset
@@ -684,6 +740,25 @@ def _digest(*parts):
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:8]
 
 
+def _chat_messages(conversations):
+    """Upstream human/assistant turns as chat messages; the first user turn carries the figure."""
+    if not isinstance(conversations, list) or not conversations:
+        raise _RecordError("field 'conversations' is missing or not a non-empty list")
+    messages = []
+    for turn, message in enumerate(conversations):
+        if not isinstance(message, dict) or message.get("from") not in _CHAT_ROLES:
+            raise _RecordError(f"conversations[{turn}] has no 'from' of human or assistant")
+        if not isinstance(message.get("value"), str):
+            raise _RecordError(f"conversations[{turn}] has no text 'value'")
+        content = [{"type": "text", "text": message["value"], "index": None}]
+        if turn == 0:
+            if _CHAT_ROLES[message["from"]] != "user":
+                raise _RecordError("the conversation does not start with a human turn")
+            content.insert(0, {"type": "image", "text": None, "index": 0})
+        messages.append({"role": _CHAT_ROLES[message["from"]], "content": content})
+    return messages
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
 
@@ -766,6 +841,12 @@ class SciFig(datasets.GeneratorBasedBuilder):
         SciFigConfig(name="mcq_subcap2fig", task="mcq", settings=["subcap2fig"],
                      description="Multiple choice: which caption describes sub-figure (x); distractors from the "
                                  "same figure."),
+        SciFigConfig(name="chat", task="chat",
+                     description="Multi-turn conversations about a figure's sub-figures (train only), as chat "
+                                 "messages ready for instruction tuning."),
+        SciFigConfig(name="articles", task="articles",
+                     description="The whole raw corpus: one row per article, with its sections, figures and "
+                                 "references, whatever subjects it is filed under."),
         SciFigConfig(name="pretraining", task="pretraining",
                      description="Interleaved article text and figures (OBELICS-style), for continued "
                                  "pre-training."),
@@ -846,6 +927,18 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 name=datasets.Split.TRAIN,
                 gen_kwargs={"location": location, "shards": shards, "split": "train"},
             )]
+        if task == "articles":
+            location = self._archive_location(dl_manager, "rawdata")
+            archive = open_archive(location, self._rawdata_members(), label=_label(location, "rawdata"))
+            # One shard per subject folder, in taxonomy order, so num_proc and n_shards spread the corpus.
+            folders = sorted({folders[0][:2] for folders in _article_folders(archive, self._keep).values()},
+                             key=_folder_order)
+            if not folders:
+                raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
+            return [datasets.SplitGenerator(
+                name=datasets.Split.TRAIN,
+                gen_kwargs={"location": location, "shards": [list(folder) for folder in folders], "split": "train"},
+            )]
         location = self._archive_location(dl_manager, "benchmark")
         return [
             datasets.SplitGenerator(
@@ -857,7 +950,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                     "settings": [SETTINGS.index(s) for s in self.config.settings] if task == "mcq" else [None],
                 },
             )
-            for split in SPLIT_FOLDERS
+            for split in (["train"] if task == "chat" else SPLIT_FOLDERS)
         ]
 
     # ---- rows ----
@@ -866,6 +959,8 @@ class SciFig(datasets.GeneratorBasedBuilder):
         task = self.config.task
         if task == "pretraining":
             rows = self._pretraining_rows(location, shards)
+        elif task == "articles":
+            rows = self._article_rows(location, shards)
         else:
             rows = self._benchmark_rows(location, split, settings)
         seen, duplicates, skipped = set(), 0, 0
@@ -903,7 +998,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
     def _benchmark_rows(self, location, split, settings):
         folder = SPLIT_FOLDERS[split]
         task = self.config.task
-        json_name = _MCQ_JSON if task == "mcq" else _CAPTIONING_JSON
+        json_name = _BENCHMARK_JSON[task]
         keep = rf"(^|/){folder}/({re.escape(json_name)}$|images/[^/]+$)"
         archive = open_archive(location, keep, label=_label(location, "benchmark"))
         member = _find_member(archive, f"{folder}/{json_name}")
@@ -912,21 +1007,27 @@ class SciFig(datasets.GeneratorBasedBuilder):
         with archive.open(member) as stream:
             if task == "mcq":
                 candidates = self._mcq_candidates(stream, label, split, set(settings))
+            elif task == "chat":
+                candidates = self._chat_candidates(stream, label)
             else:
                 candidates = self._captioning_candidates(stream, label, split)
 
             def image_member(candidate):
-                return None if isinstance(candidate, ScifigDataError) else images + candidate[0]["image"]
+                return None if isinstance(candidate, ScifigDataError) else images + candidate[1]
 
             for candidate, data in _prefetched(archive, candidates, image_member):
                 if isinstance(candidate, ScifigDataError):
                     yield candidate
                     continue
-                row, where = candidate
+                row, image, where = candidate
                 if data is None:
                     yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
                     continue
-                row["image"] = {"bytes": data, "path": row["image"]}
+                picture = {"bytes": data, "path": image}
+                if "images" in row:
+                    row["images"] = [picture]
+                else:
+                    row["image"] = picture
                 yield row
 
     def _mcq_candidates(self, stream, label, split, settings):
@@ -958,7 +1059,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 "id": f"{SETTINGS[setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
                 "uid": uid,
                 "figure_id": figure_id,
-                "image": image,
+                "image": None,
                 "setting": setting,
                 "question": stem,
                 "options": options,
@@ -966,7 +1067,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 "prompt": prompt,
                 "category": category,
                 "subject": subject,
-            }, where
+            }, image, where
 
     def _captioning_candidates(self, stream, label, split):
         for _, index, record in _iter_json_records(stream, label, nested=False):
@@ -995,13 +1096,70 @@ class SciFig(datasets.GeneratorBasedBuilder):
                     "id": f"{figure_id}-{_digest(category, subject, image)}",
                     "uid": uid,
                     "figure_id": figure_id,
-                    "image": image,
+                    "image": None,
                     "caption": caption if isinstance(caption, str) and caption.strip() else None,
                     "abstract": abstract,
                     "content": content,
                     "category": category,
                     "subject": subject,
-                }, f"{where} figure {image}"
+                }, image, f"{where} figure {image}"
+
+    def _chat_candidates(self, stream, label):
+        for _, index, record in _iter_json_records(stream, label, nested=False):
+            where = f"{index} (uid {record.get('uid')!r})"
+            try:
+                category, subject = _checked_category(record.get("category"), record.get("subject"))
+                if not self._keep(category, subject):
+                    continue
+                uid, image = _field(record, "uid"), _field(record, "image")
+                messages = _chat_messages(record.get("conversations"))
+            except _RecordError as error:
+                yield self._bad(label, where, error)
+                continue
+            figure_id = _stem(image)
+            yield {
+                "id": f"{figure_id}-{_digest(category, subject, image)}",
+                "uid": uid,
+                "figure_id": figure_id,
+                "images": None,
+                "messages": messages,
+                "category": category,
+                "subject": subject,
+            }, image, where
+
+    def _rawdata_members(self):
+        """Every article's <uid>_data.json (to know all the folders an article sits in), and the figures of the
+        folders the filters keep: other folders' figures are never listed, let alone read."""
+        categories = "|".join(re.escape(c) for c in CATEGORIES)
+        kept = [f"{re.escape(c)}/{re.escape(s)}" for c, subjects in TAXONOMY.items() for s in subjects
+                if self._keep(c, s)]
+        figure_folders = f"(?:{categories})/[^/]+" if self._subjects is None and self._categories is None \
+            else "|".join(kept)
+        return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
+                rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
+
+    def _article_rows(self, location, shards):
+        archive = open_archive(location, self._rawdata_members(), label=_label(location, "rawdata"))
+        placement = _article_folders(archive, self._keep)
+        for category, subject in shards:
+            mine = sorted(uid for uid, folders in placement.items() if folders[0][:2] == (category, subject))
+            for uid in mine:
+                folders = placement[uid]
+                prefix = folders[0][2]
+                member = f"{prefix}{category}/{subject}/{uid}/{uid}_data.json"
+                label = f"{archive.label}:{member}"
+                try:
+                    record = _json_member(archive, member)
+                    row, figure_members = _article_row(uid, record, folders, f"{prefix}{category}/{subject}/{uid}/")
+                    figures = row["figures"]
+                    for position, (name, data) in enumerate(_prefetched(archive, figure_members, lambda n: n)):
+                        if data is None:
+                            raise _RecordError(f"figure {name} is not in the archive")
+                        figures["image"][position] = {"bytes": data, "path": name.rsplit("/", 1)[-1]}
+                except _RecordError as error:
+                    yield self._bad(label, f"uid {uid!r}", error)
+                    continue
+                yield row
 
     def _pretraining_rows(self, location, shards):
         archive = open_archive(location, _PRETRAINING_MEMBERS, label=_label(location, "pretraindata"))
@@ -1077,6 +1235,101 @@ class SciFig(datasets.GeneratorBasedBuilder):
 
 
 _PRETRAINING_MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
+_RAWDATA_MEMBER = re.compile(
+    r"^(?P<prefix>(?:.*/)?)(?P<category>" + "|".join(re.escape(c) for c in CATEGORIES)
+    + r")/(?P<subject>[^/]+)/(?P<uid>[^/]+)/(?P=uid)_data\.json$"
+)
+_NOT_FOUND = ("", "URL not found")
+_FIGURE_CAPTION = re.compile(r"^\s*(?:Figure|Fig\.?)\s*(\d+)\s*[:.]\s*(.*)$", re.DOTALL)
+
+
+def _folder_order(folder):
+    category, subject = folder[0], folder[1]
+    subjects = TAXONOMY[category]
+    return CATEGORIES.index(category), subjects.index(subject) if subject in subjects else len(subjects), subject
+
+
+def _article_folders(archive, keep):
+    """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
+    first (the first is where its row comes from), then the rest, each group in taxonomy order."""
+    every = collections.defaultdict(list)
+    for name in archive.members:
+        match = _RAWDATA_MEMBER.match(name)
+        if match:
+            every[match["uid"]].append((match["category"], match["subject"], match["prefix"]))
+    placement = {}
+    for uid, folders in every.items():
+        folders.sort(key=_folder_order)
+        kept = [folder for folder in folders if keep(folder[0], folder[1])]
+        if kept:
+            placement[uid] = kept + [folder for folder in folders if folder not in kept]
+    return placement
+
+
+def _json_member(archive, member):
+    try:
+        return json.loads(archive.read(member).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _RecordError(f"not valid UTF-8 JSON: {error}") from None
+
+
+def _optional_url(value):
+    return None if not isinstance(value, str) or value.strip() in _NOT_FOUND else value
+
+
+def _article_row(uid, record, folders, folder):
+    """One rawdata article as a row (figures without their bytes yet), and the figure members to read."""
+    if not isinstance(record, dict):
+        raise _RecordError("the article JSON is not an object")
+    published = record.get("published_time")
+    try:
+        published = datetime.date.fromisoformat(published) if published else None
+    except (TypeError, ValueError):
+        raise _RecordError(f"published_time {published!r} is not YYYY-MM-DD") from None
+    sections = record.get("sections") or []
+    images = record.get("images") or []
+    references = record.get("references") or []
+    for name, value in (("sections", sections), ("images", images), ("references", references)):
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise _RecordError(f"field {name!r} is not a list of objects")
+    figures = {"number": [], "image": [], "title": [], "description": []}
+    members = []
+    for position, image in enumerate(images):
+        filename = _field(image, "image_filename")
+        caption = image.get("caption") or ""
+        match = _FIGURE_CAPTION.match(caption)
+        if match:
+            number, title = int(match[1]), match[2].strip()
+        else:  # figure_<i>.png is 0-based; the printed number is i + 1
+            index = re.search(r"(\d+)", filename)
+            number, title = (int(index[1]) + 1 if index else position + 1), caption.strip()
+        figures["number"].append(number)
+        figures["image"].append(None)
+        figures["title"].append(title or None)
+        figures["description"].append(image.get("description"))
+        members.append(folder + filename)
+    numbers = []
+    for reference in references:
+        try:
+            numbers.append(int(reference.get("idx")))
+        except (TypeError, ValueError):
+            raise _RecordError(f"reference idx {reference.get('idx')!r} is not a number") from None
+    return {
+        "id": uid,
+        "uid": uid,
+        "title": _field(record, "title"),
+        "abstract": record.get("abstract"),
+        "published": published,
+        "url": f"https://www.nature.com/articles/{uid}",
+        "pdf_url": _optional_url(record.get("pdf_link")),
+        "review_pdf_url": _optional_url(record.get("review_pdf_link")),
+        "categories": [category for category, _, _ in folders],
+        "subjects": [subject for _, subject, _ in folders],
+        "sections": {"title": [s.get("section") for s in sections], "content": [s.get("content") for s in sections]},
+        "figures": figures,
+        "references": {"number": numbers, "title": [r.get("title") for r in references],
+                       "url": [_optional_url(r.get("link")) for r in references]},
+    }, members
 
 
 def _recorded_info(config_name):

@@ -11,6 +11,7 @@ import string
 import tempfile
 from pathlib import Path
 
+import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import scifig
@@ -55,6 +56,19 @@ FIELDS = {
     "answer": "Index of the correct option (A–D); -1 where upstream withholds it (test).",
     "prompt": "The upstream question text verbatim: stem, then `\\nA: …` to `\\nD: …`.",
     "url": "The article's page.",
+    "images@chat": "The figure the conversation is about (one image).",
+    "messages": "The conversation as chat messages: `role` is `user` or `assistant`; `content` is a list of parts "
+                "`{type: image|text, text, index}`. The first user turn starts with the image part.",
+    "title": "The article's title.",
+    "published": "Publication date.",
+    "pdf_url": "The article's PDF.",
+    "review_pdf_url": "The peer-review file's PDF; `None` where upstream has none (\"URL not found\").",
+    "categories": "The category of every folder the article is filed in (aligned with `subjects`).",
+    "subjects": "Every subject folder the article is filed in.",
+    "sections": "`title` and `content` of each section, in order.",
+    "figures": "Per figure: `number` (1-based, as printed), `image` (PNG), `title` (the caption after "
+               "\"Figure N:\") and `description` (the legend).",
+    "references": "Per reference: `number`, `title` (the citation text) and `url` (`None` where upstream has none).",
     "texts": "The document in reading order: a sentence, or `None` where an image stands.",
     "images": "Aligned with `texts`: an image (JPEG, short side ≤ 336 px), or `None` where a sentence stands. Each "
               "figure sits just before the sentence it was matched to.",
@@ -71,7 +85,13 @@ def type_name(feature):
     if kind == "ClassLabel":
         names = feature.names
         return "class label (" + (", ".join(names) if len(names) <= 4 else f"{len(names)} names") + ")"
+    if isinstance(feature, list):
+        return f"list of {type_name(feature[0])}"
+    if isinstance(feature, dict):
+        return "{" + ", ".join(f"{name}: {type_name(value)}" for name, value in feature.items()) + "}"
     if hasattr(feature, "feature"):
+        if isinstance(feature.feature, dict):  # Sequence({...}) on datasets 3.6: a struct of lists, as on 5.x
+            return type_name({name: datasets.Sequence(value) for name, value in feature.feature.items()})
         return f"list of {type_name(feature.feature)}"
     return kind
 
@@ -84,6 +104,10 @@ def _shown(value, limit=160):
     if isinstance(value, list):
         shown = [_shown(item, 80) for item in value[:6]]
         return shown + ([f"… {len(value) - 6} more"] if len(value) > 6 else [])
+    if isinstance(value, dict):
+        return {key: _shown(item, limit) for key, item in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
     return value
 
 
@@ -103,6 +127,7 @@ def example_rows():
     pre-training, which has no published example."""
     mcq = json.loads((EXAMPLES / "mcq_record.json").read_text(encoding="utf-8"))
     captioning = json.loads((EXAMPLES / "captioning_record.json").read_text(encoding="utf-8"))
+    chat = json.loads((EXAMPLES / "chat_record.json").read_text(encoding="utf-8"))
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         image = _placeholder_png()
@@ -111,13 +136,19 @@ def example_rows():
             "benchmark/dev/image_caption_generation_data.json": json.dumps([captioning]).encode(),
             f"benchmark/dev/images/{mcq['image']}": image,
             f"benchmark/dev/images/{captioning['image']}": image,
+            "benchmark/train/image_caption_chat_data.json": json.dumps([chat]).encode(),
+            f"benchmark/train/images/{chat['image']}": image,
         })
-        for config in ("mcq", "captioning"):
-            row = next(iter(scifig.load(config, split="validation", streaming=True, data_dir=folder)))
-            row["image"] = f"<PNG: {row['figure_id']}.png>"
+        for config, split in (("mcq", "validation"), ("captioning", "validation"), ("chat", "train")):
+            row = next(iter(scifig.load(config, split=split, streaming=True, data_dir=folder)))
+            placeholder = f"<PNG: {row['figure_id']}.png>"
+            if "images" in row:
+                row["images"] = [placeholder]
+            else:
+                row["image"] = placeholder
             rows[config] = row
-    rows["pretraining"] = next(iter(scifig.load("pretraining", split="train", streaming=True,
-                                                data_dir=str(ROOT / "dummy_data"))))
+    for config in ("pretraining", "articles"):
+        rows[config] = next(iter(scifig.load(config, split="train", streaming=True, data_dir=str(ROOT / "dummy_data"))))
     return rows
 
 
@@ -132,11 +163,12 @@ def config_sections(rows):
                          f"`{config.settings[0]}`.\n")
             continue
         parts.append("| field | type | description |\n|---|---|---|")
-        parts += [f"| `{name}` | {type_name(feature)} | {FIELDS[name]} |" for name, feature in features.items()]
-        source = ("a bundled-sample document (no upstream example is published)" if family == "pretraining"
-                  else "the upstream data card's example record, through the builder")
+        parts += [f"| `{name}` | {type_name(feature)} | {FIELDS.get(f'{name}@{family}', FIELDS[name])} |"
+                  for name, feature in features.items()]
+        source = ("from the bundled sample, as upstream publishes no example" if family in ("pretraining", "articles")
+                  else "the upstream data card's example record, run through the builder")
         shown = {name: _shown(value) for name, value in rows[family].items()}
-        parts.append(f"\nExample row ({source}; long text shortened):\n\n```json\n"
+        parts.append(f"\nExample row, {source} (long text shortened):\n\n```json\n"
                      f"{json.dumps(shown, ensure_ascii=False, indent=1)}\n```\n")
     return "\n".join(parts).rstrip()
 

@@ -1,4 +1,4 @@
-"""Builds dummy_data/benchmark.zip and dummy_data/pretraindata.zip from dummy_data/source/articles.json.
+"""Builds dummy_data/{benchmark,pretraindata,rawdata}.zip from dummy_data/source/articles.json.
 
 The archives follow the hosted MMSci layout exactly (see the builder's docstring and the card), so every code
 path that reads the real archives reads these. Output is deterministic: fixed zip timestamps, seeded choices,
@@ -201,6 +201,39 @@ def pretraining_shards(articles):
     }
 
 
+def rawdata_members(articles):
+    """{member path inside rawdata.zip: bytes}: rawdata/<Category>/<Subject>/<uid>/ for every filing."""
+    members = {}
+    for article in articles:
+        uid = article["uid"]
+        number = int(uid[-2:])
+        folder = f"rawdata/{article['category']}/{article['subject']}/{uid}/"
+        images = []
+        for index, figure in enumerate(article["figures"]):
+            members[f"{folder}figure_{index}.png"] = _encode(figure_image(uid, index), "PNG")
+            description = " ".join(f"({letter}) {text}" for letter, text in figure["panels"].items())
+            members[f"{folder}figure_{index}_info.txt"] = f"{figure['title']}\n{description}\n".encode("utf-8")
+            images.append({"image_filename": f"figure_{index}.png", "text_filename": f"figure_{index}_info.txt",
+                           "caption": f"Figure {index + 1}: {figure['title']}", "description": description})
+        record = {
+            "pdf_link": f"https://www.nature.com/articles/{uid}.pdf",
+            # Every other article has no review file, as upstream marks it.
+            "review_pdf_link": "URL not found" if number % 2 else f"https://www.nature.com/articles/{uid}-review.pdf",
+            "unique_id": uid,
+            "images": images,
+            "title": article["title"],
+            "published_time": f"{2010 + number}-0{1 + number % 9}-1{number % 10}",
+            "abstract": article["abstract"],
+            "sections": [{"section": s["title"], "content": s["content"]} for s in article["sections"]],
+            "references": [
+                {"idx": str(n), "title": f"Reference {n} of {article['title']}.", "link": f"https://doi.org/10.0000/{uid}.{n}"}
+                for n in range(1, 4)
+            ],
+        }
+        members[f"{folder}{uid}_data.json"] = json.dumps(record, ensure_ascii=False, indent=4).encode("utf-8")
+    return members
+
+
 def write_zip(path, members):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in sorted(members.items()):
@@ -222,4 +255,5 @@ def build(out_dir, source=SOURCE):
         shards[name] = pickle.dumps(documents, protocol=4)
         shards[name[: -len(".pkl")] + ".count"] = str(len(documents)).encode("ascii")
     write_zip(out_dir / "pretraindata.zip", shards)
-    return [out_dir / "benchmark.zip", out_dir / "pretraindata.zip"]
+    write_zip(out_dir / "rawdata.zip", rawdata_members(articles))
+    return [out_dir / "benchmark.zip", out_dir / "pretraindata.zip", out_dir / "rawdata.zip"]

@@ -1,7 +1,7 @@
 """The builder's features written in the form both datasets lines read.
 
-datasets >= 4 serialises lists as `List` (`list:` in YAML); datasets 3.6 knows only `Sequence` and fails on the
-newer form, while the newer lines still read `Sequence`. Everything scifig writes (dataset_infos.json, the card's
+datasets >= 4 serialises lists as `List` (`list:` in YAML); datasets 3.6 knows only `Sequence` (and plain lists of
+structs) and fails on the newer form, while the newer lines still read both. Everything scifig writes (dataset_infos.json, the card's
 `dataset_info`, Parquet schema metadata) goes through here.
 """
 
@@ -14,32 +14,45 @@ def features_of(config):
     return scifig.SciFig(config_name=config).info.features
 
 
+def _unsized_list(node):
+    return isinstance(node, dict) and node.get("_type") == "List" and node.get("length", -1) == -1
+
+
 def to_sequence_dict(features):
-    """Features.to_dict() with every unsized List written as Sequence."""
+    """Features.to_dict() in the 3.6 form: unsized List -> Sequence, a list of structs -> a plain list, and a
+    struct whose fields are all lists (what Sequence({...}) builds on current lines) -> Sequence({...})."""
     def convert(node):
-        if isinstance(node, dict):
-            node = {key: convert(value) for key, value in node.items()}
-            if node.get("_type") == "List" and node.get("length", -1) == -1:
-                node = {key: value for key, value in node.items() if key != "length"}
-                node["_type"] = "Sequence"
-            return node
         if isinstance(node, list):
             return [convert(item) for item in node]
-        return node
+        if not isinstance(node, dict):
+            return node
+        if _unsized_list(node):
+            feature = node["feature"]
+            if "_type" not in feature:  # a list of structs: the plain-list form, read as such by every line
+                return [convert(feature)]
+            return {"feature": convert(feature), "_type": "Sequence"}
+        if "_type" not in node and node and all(_unsized_list(value) for value in node.values()):
+            return {"feature": {key: convert(value["feature"]) for key, value in node.items()}, "_type": "Sequence"}
+        return {key: convert(value) for key, value in node.items()}
 
-    return convert(features.to_dict())
+    return {name: convert(feature) for name, feature in features.to_dict().items()}
 
 
 def to_sequence_yaml(features):
-    """Features._to_yaml_list() with `list:` written as `sequence:`."""
-    def convert(node):
-        if isinstance(node, dict):
-            return {("sequence" if key == "list" else key): convert(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [convert(item) for item in node]
-        return node
+    """Features._to_yaml_list() in the 3.6 form: `list: <type>` -> `sequence: <type>`, a struct of lists ->
+    `sequence: [fields]`; a list of structs keeps `list: [fields]`, which 3.6 reads as a plain list of structs."""
+    def convert(entry):
+        entry = dict(entry)
+        if "list" in entry and not isinstance(entry["list"], list):
+            entry["sequence"] = entry.pop("list")
+        elif "struct" in entry and all("list" in f and not isinstance(f["list"], list) for f in entry["struct"]):
+            entry["sequence"] = [{"name": f["name"], "dtype": f["list"]} for f in entry.pop("struct")]
+        for key in ("list", "struct"):
+            if isinstance(entry.get(key), list):
+                entry[key] = [convert(field) for field in entry[key]]
+        return entry
 
-    return convert(features._to_yaml_list())
+    return [convert(entry) for entry in features._to_yaml_list()]
 
 
 def parquet_metadata(features):

@@ -42,6 +42,7 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes */{size}")
             self.end_headers()
             return None
+        self.server.ranges.append((self.path, start, end))
         self.send_response(206)
         self.send_header("Content-Type", self.guess_type(path))
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -74,12 +75,14 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
 
 
 class RangeServer(http.server.ThreadingHTTPServer):
-    """Serves `directory`; `bytes_sent` counts body bytes, `url` is the base URL."""
+    """Serves `directory`; `bytes_sent` counts body bytes, `ranges` lists (path, first, last) served, `url` is the
+    base URL."""
 
     daemon_threads = True
 
     def __init__(self, directory, host="127.0.0.1", port=0, handler=RangeRequestHandler):
         self.bytes_sent = 0
+        self.ranges = []
         super().__init__((host, port), lambda *a, **kw: handler(*a, directory=str(directory), **kw))
         self.url = f"http://{host}:{self.server_address[1]}/"
 
