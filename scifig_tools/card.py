@@ -90,7 +90,7 @@ def type_name(feature):
     if isinstance(feature, dict):
         return "{" + ", ".join(f"{name}: {type_name(value)}" for name, value in feature.items()) + "}"
     if hasattr(feature, "feature"):
-        if isinstance(feature.feature, dict):  # Sequence({...}) on datasets 3.6: a struct of lists, as on 5.x
+        if kind == "Sequence" and isinstance(feature.feature, dict):  # 3.6's Sequence({...}): a struct of lists
             return type_name({name: datasets.Sequence(value) for name, value in feature.feature.items()})
         return f"list of {type_name(feature.feature)}"
     return kind
