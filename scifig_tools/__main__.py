@@ -42,6 +42,30 @@ def main(argv=None):
     export.add_argument("--max-shard-size", default="500MB")
     export.add_argument("--num-proc", type=int, default=None)
 
+    evaluate = commands.add_parser("evaluate", help="score predictions (or a text-only baseline) on a split")
+    evaluate.add_argument("--config", required=True)
+    evaluate.add_argument("--split", default="validation")
+    scored = evaluate.add_mutually_exclusive_group(required=True)
+    scored.add_argument("--predictions", help='JSON lines: {"id": ..., "prediction": "<raw model text>"}')
+    scored.add_argument("--baseline", choices=["random", "longest-option", "first-option"])
+    _add_source(evaluate)
+    evaluate.add_argument("--out", help="folder for metrics.json, metrics.md, by_category.png, errors.html")
+
+    audit = commands.add_parser("audit", help="report leaks and biases in the data itself")
+    audit.add_argument("--configs", nargs="+", default=None)
+    _add_source(audit)
+    audit.add_argument("--out", help="folder for audit.json and audit.md")
+    audit.add_argument("--strict", action="store_true", help="exit 1 when an article is in train and an eval split")
+
+    browse = commands.add_parser("browse", help="write one self-contained HTML page of a split")
+    browse.add_argument("config")
+    browse.add_argument("--split", default="validation")
+    browse.add_argument("--out", required=True)
+    browse.add_argument("--limit", type=int, default=None)
+    browse.add_argument("--predictions")
+    browse.add_argument("--only-errors", action="store_true")
+    _add_source(browse)
+
     args = parser.parse_args(argv)
     if args.command == "preview":
         from scifig_tools.preview import preview as run
@@ -76,6 +100,28 @@ def main(argv=None):
         for key, done in report.items():
             print(f"{key}: {done['written']} rows written, {done['skipped']} already complete")
         print(f"wrote {args.out_dir}: upload with `huggingface-cli upload <org>/scifig {args.out_dir} --repo-type dataset`")
+    elif args.command == "evaluate":
+        from scifig_tools.evaluate import evaluate as run_evaluate, markdown
+
+        metrics = run_evaluate(args.config, args.split, args.predictions, args.baseline, args.data_dir, args.base_url,
+                               args.out)
+        print(markdown(metrics, f"scifig {args.config} [{args.split}]"))
+        if args.out:
+            print(f"wrote {args.out}/metrics.json, metrics.md, by_category.png")
+    elif args.command == "audit":
+        from scifig_tools.audit import audit as run_audit
+
+        report, markdown_text = run_audit(args.configs, args.data_dir, args.base_url, args.out)
+        print(markdown_text)
+        if args.strict and report["leaks"]:
+            print(f"--strict: {len(report['leaks'])} articles are in train and an evaluation split", file=sys.stderr)
+            return 1
+    elif args.command == "browse":
+        from scifig_tools.browse import browse as run_browse
+
+        shown = run_browse(args.config, args.split, args.out, args.limit, args.data_dir, args.base_url,
+                           args.predictions, args.only_errors)
+        print(f"wrote {args.out} ({shown} rows)")
     elif args.command == "serve":
         from scifig_tools.serve import RangeServer
 

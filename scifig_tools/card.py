@@ -232,7 +232,13 @@ def card_data(infos, configs=None, export_counts=None):
     return data
 
 
-def render(infos=None, configs=None, export_counts=None, rows=None, samples=None):
+def sample_audit():
+    from scifig_tools.audit import audit
+
+    return audit(data_dir=str(ROOT / "dummy_data"), level=3)[1].strip()
+
+
+def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, audit_text=None):
     """The whole card as text: YAML front matter, then the sections of card.md."""
     infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
@@ -242,6 +248,7 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         split_sizes=split_sizes(infos, export_counts),
         sample_splits=_split_rows(samples or sample_counts()),
         citation=scifig._CITATION.strip(),
+        audit=audit_text if audit_text is not None else sample_audit(),
     )
     data = card_data(infos, configs, export_counts)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"

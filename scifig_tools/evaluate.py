@@ -1,0 +1,345 @@
+"""Scores a model's predictions against a scifig split, offline and deterministically.
+
+    python -m scifig_tools evaluate --config mcq --split validation --predictions P.jsonl [--out DIR]
+    python -m scifig_tools evaluate --config mcq --split validation --baseline longest-option --out DIR
+
+P.jsonl holds one {"id": ..., "prediction": "<the model's raw text>"} per line, ids from the dataset's `id`.
+Unknown or duplicate ids are an error naming them; missing ids are reported as coverage; rows whose reference is
+withheld (answer -1, caption None) are reported as unscorable, never scored.
+
+Multiple choice: letters are read by scifig_tools.answers' documented rules; unparsed answers count as wrong and
+are reported with examples. Accuracy overall, per setting, category and subject, each with its count and a 95%
+Wilson interval (scipy). Captioning: BLEU-1..4 n-gram precisions and cumulative BLEU-4 (sacrebleu), ROUGE-L
+(rouge-score), CIDEr-D (pycocoevalcap's scorer, no Java); METEOR and BERTScore only where their resources are
+installed, otherwise listed as unavailable with the reason, never as 0.
+"""
+
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+import scifig
+from scifig_tools.answers import LETTERS, extract_letter
+from scifig_tools.report import markdown_table
+
+BASELINES = ("random", "longest-option", "first-option")
+_EXAMPLES = 5
+
+
+class PredictionsError(ValueError):
+    """A predictions file that cannot be scored as given: the message names the line or the ids."""
+
+
+def is_mcq(config):
+    return config.startswith("mcq")
+
+
+def references(config, split, data_dir=None, base_url=None, **config_kwargs):
+    """The split's rows without images (they are not needed to score), as dicts in dataset order."""
+    if base_url:
+        config_kwargs["base_url"] = base_url
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **config_kwargs)
+    columns = ["id", "uid", "figure_id", "category", "subject"] + (
+        ["setting", "options", "answer"] if is_mcq(config) else ["caption"])
+    names = stream.features["category"].names
+    rows = []
+    for row in stream.select_columns(columns):
+        row["category"] = names[row["category"]]
+        if is_mcq(config):
+            row["setting"] = scifig.SETTINGS[row["setting"]]
+        rows.append(row)
+    return rows
+
+
+def read_predictions(path):
+    """{id: prediction text}; malformed lines and duplicate ids are errors that name them."""
+    predictions, duplicates = {}, []
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise PredictionsError(f"{path}:{number}: not JSON: {error}") from None
+            if not isinstance(record, dict) or not isinstance(record.get("id"), str) \
+                    or not isinstance(record.get("prediction"), str):
+                raise PredictionsError(f'{path}:{number}: expected {{"id": str, "prediction": str}}, got {line.strip()[:120]}')
+            if record["id"] in predictions:
+                duplicates.append(record["id"])
+            predictions[record["id"]] = record["prediction"]
+    if duplicates:
+        raise PredictionsError(f"{path}: duplicate ids ({len(duplicates)}): {', '.join(duplicates[:10])}")
+    return predictions
+
+
+def baseline_predictions(rows, baseline, seed=0):
+    """Text-only baselines: what chance and option-length bias alone score."""
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+    predictions = {}
+    for row in rows:
+        if baseline == "random":  # seeded by id: the same letters on every run and in any row order
+            letter = random.Random(f"{seed}:{row['id']}").choice(LETTERS)
+        elif baseline == "longest-option":
+            letter = LETTERS[max(range(4), key=lambda i: (len(row["options"][i]), -i))]
+        else:
+            letter = "A"
+        predictions[row["id"]] = letter
+    return predictions
+
+
+def write_predictions(predictions, path):
+    with open(path, "w", encoding="utf-8") as file:
+        for key, text in predictions.items():
+            file.write(json.dumps({"id": key, "prediction": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def _check_ids(rows, predictions):
+    known = {row["id"] for row in rows}
+    unknown = sorted(set(predictions) - known)
+    if unknown:
+        raise PredictionsError(f"{len(unknown)} prediction ids are not in the split: {', '.join(unknown[:10])}")
+    return sum(1 for row in rows if row["id"] not in predictions)
+
+
+def wilson(correct, n):
+    """The 95% Wilson score interval of a proportion (scipy), (None, None) for n = 0."""
+    if n == 0:
+        return None, None
+    interval = stats.binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def _accuracy(outcomes):
+    n, correct = len(outcomes), sum(outcomes)
+    low, high = wilson(correct, n)
+    return {"n": n, "correct": correct, "accuracy": correct / n if n else None, "ci95": [low, high]}
+
+
+_AMBIGUOUS = {s for s in scifig.SUBJECTS if sum(s in subjects for subjects in scifig.TAXONOMY.values()) > 1}
+
+
+def subject_label(row):
+    """The subject, with its category where the name alone is ambiguous ("Ecology" sits under two)."""
+    return f"{row['subject']} ({row['category']})" if row["subject"] in _AMBIGUOUS else row["subject"]
+
+
+def score_mcq(rows, predictions):
+    missing = _check_ids(rows, predictions)
+    judged, unscorable, unparsed = [], 0, []
+    for row in rows:
+        if row["id"] not in predictions:
+            continue
+        if row["answer"] == -1:
+            unscorable += 1
+            continue
+        letter = extract_letter(predictions[row["id"]], row["options"])
+        if letter is None:
+            unparsed.append({"id": row["id"], "prediction": predictions[row["id"]]})
+        judged.append((row, letter is not None and letter == LETTERS[row["answer"]]))
+    groups = {}
+    for key in ("setting", "category", "subject"):
+        label = subject_label if key == "subject" else (lambda row, key=key: row[key])
+        values = sorted({label(row) for row, _ in judged})
+        groups[key] = {value: _accuracy([ok for row, ok in judged if label(row) == value]) for value in values}
+    scorable = sum(1 for row in rows if row["answer"] != -1)
+    return {
+        "task": "multiple-choice",
+        "rows": len(rows),
+        "coverage": {"predicted": len(rows) - missing, "missing": missing,
+                     "fraction": (len(rows) - missing) / len(rows) if rows else None},
+        "unscorable": unscorable,
+        "unparsed": {"count": len(unparsed), "examples": unparsed[:_EXAMPLES]},
+        "overall": _accuracy([ok for _, ok in judged]),
+        # missing predictions counted wrong: what a model that skips questions really scores
+        "accuracy_over_all_scorable": (sum(ok for _, ok in judged) / scorable) if scorable else None,
+        **{f"by_{key}": value for key, value in groups.items()},
+    }
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _tokens(text):
+    """Lower-cased words and punctuation: the tokenisation CIDEr-D sees (no Java PTB tokenizer here)."""
+    return " ".join(_TOKEN.findall(text.lower()))
+
+
+def _meteor(hypotheses, references_):
+    try:
+        import nltk
+        from nltk.translate.meteor_score import meteor_score
+
+        nltk.data.find("corpora/wordnet")
+    except (ImportError, LookupError) as error:
+        return {"available": False, "reason": f"nltk's wordnet data is not installed ({type(error).__name__})"}
+    scores = [meteor_score([r.split()], h.split()) for h, r in zip(hypotheses, references_)]
+    return {"available": True, "score": float(np.mean(scores))}
+
+
+def _bertscore(hypotheses, references_):
+    try:
+        from bert_score import score
+    except ImportError:
+        return {"available": False, "reason": "bert-score is not installed"}
+    try:
+        _, _, f1 = score(hypotheses, references_, lang="en", verbose=False)
+    except OSError as error:  # the model is not in the local cache and the hub is out of reach
+        return {"available": False, "reason": f"its model is not available locally: {error}"}
+    return {"available": True, "f1": float(f1.mean())}
+
+
+def caption_metrics(hypotheses, references_):
+    """Corpus metrics over aligned hypothesis/reference lists."""
+    import sacrebleu
+    from pycocoevalcap.cider.cider import Cider
+    from rouge_score import rouge_scorer
+
+    if not hypotheses:
+        return {"n": 0}
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references_])
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references_)]
+    keys = range(len(hypotheses))
+    cider, _ = Cider().compute_score({k: [_tokens(references_[k])] for k in keys},
+                                     {k: [_tokens(hypotheses[k])] for k in keys})
+    sem = stats.sem(rouge) if len(rouge) > 1 else float("nan")
+    half = float(stats.t.ppf(0.975, len(rouge) - 1) * sem) if len(rouge) > 1 else None
+    return {
+        "n": len(hypotheses),
+        "bleu_precisions": {f"bleu{n + 1}": p for n, p in enumerate(bleu.precisions)},
+        "bleu4": bleu.score,
+        "rougeL": float(np.mean(rouge)),
+        "rougeL_ci95": ([max(0.0, float(np.mean(rouge)) - half), min(1.0, float(np.mean(rouge)) + half)]
+                        if half is not None else [None, None]),
+        "ciderD": float(cider),
+        "meteor": _meteor(hypotheses, references_),
+        "bertscore": _bertscore(hypotheses, references_),
+    }
+
+
+def score_captioning(rows, predictions):
+    missing = _check_ids(rows, predictions)
+    pairs = [(row, predictions[row["id"]]) for row in rows if row["id"] in predictions and row["caption"] is not None]
+    unscorable = sum(1 for row in rows if row["id"] in predictions and row["caption"] is None)
+    by_category = {}
+    for category in sorted({row["category"] for row, _ in pairs}):
+        chosen = [(row, text) for row, text in pairs if row["category"] == category]
+        by_category[category] = caption_metrics([t for _, t in chosen], [r["caption"] for r, _ in chosen])
+    return {
+        "task": "captioning",
+        "rows": len(rows),
+        "coverage": {"predicted": len(rows) - missing, "missing": missing,
+                     "fraction": (len(rows) - missing) / len(rows) if rows else None},
+        "unscorable": unscorable,
+        "overall": caption_metrics([t for _, t in pairs], [r["caption"] for r, _ in pairs]),
+        "by_category": by_category,
+    }
+
+
+def _pct(value):
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def markdown(metrics, title):
+    lines = [f"## {title}", ""]
+    coverage = metrics["coverage"]
+    lines.append(f"Coverage: {coverage['predicted']}/{metrics['rows']} rows predicted; "
+                 f"{metrics['unscorable']} unscorable (reference withheld).")
+    if metrics["task"] == "multiple-choice":
+        lines.append(f"Unparsed answers (counted wrong): {metrics['unparsed']['count']}.")
+        lines.append("")
+        table = [["overall", "", metrics["overall"]["n"], _pct(metrics["overall"]["accuracy"]),
+                  "–".join(_pct(v) for v in metrics["overall"]["ci95"])]]
+        for key in ("setting", "category", "subject"):
+            for value, result in metrics[f"by_{key}"].items():
+                table.append([key, value, result["n"], _pct(result["accuracy"]),
+                              "–".join(_pct(v) for v in result["ci95"])])
+        lines.append(markdown_table(["group", "value", "n", "accuracy %", "95% CI"], table))
+    else:
+        lines.append("")
+        table = []
+        for name, result in [("overall", metrics["overall"])] + list(metrics["by_category"].items()):
+            if not result.get("n"):
+                continue
+            p = result["bleu_precisions"]
+            table.append([name, result["n"], *(f"{p[f'bleu{n}']:.1f}" for n in range(1, 5)), f"{result['bleu4']:.1f}",
+                          f"{100 * result['rougeL']:.1f}", f"{100 * result['ciderD']:.1f}",
+                          _optional(result["meteor"], "score"), _optional(result["bertscore"], "f1")])
+        lines.append(markdown_table(["group", "n", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4 prec.", "BLEU-4",
+                                     "ROUGE-L", "CIDEr-D", "METEOR", "BERTScore F1"], table))
+    return "\n".join(lines) + "\n"
+
+
+def _optional(result, key):
+    return f"{100 * result[key]:.1f}" if result.get("available") else "unavailable"
+
+
+def chart(metrics, path, title):
+    """Accuracy (or ROUGE-L) per category with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if metrics["task"] == "multiple-choice":
+        groups = metrics["by_category"]
+        values = [groups[c]["accuracy"] for c in groups]
+        intervals = [groups[c]["ci95"] for c in groups]
+        label = "accuracy"
+    else:
+        groups = {c: r for c, r in metrics["by_category"].items() if r.get("n")}
+        values = [groups[c]["rougeL"] for c in groups]
+        intervals = [groups[c]["rougeL_ci95"] for c in groups]
+        label = "ROUGE-L"
+    lower = [v - (i[0] if i[0] is not None else v) for v, i in zip(values, intervals)]
+    upper = [(i[1] if i[1] is not None else v) - v for v, i in zip(values, intervals)]
+    fig, axis = plt.subplots(figsize=(8, 0.5 * len(values) + 1.5))
+    axis.barh(range(len(values)), values, xerr=[lower, upper], color="#4C72B0", capsize=3)
+    axis.set_yticks(range(len(values)), list(groups), fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, 1)
+    axis.set_xlabel(f"{label} (95% interval)")
+    axis.set_title(title, fontsize=10)
+    fig.savefig(path, dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base_url=None, out=None,
+             browse_errors=True, **config_kwargs):
+    """Scores one split; with `out`, writes metrics.json, metrics.md, a chart and (for errors) browse.html."""
+    if (predictions is None) == (baseline is None):
+        raise ValueError("give exactly one of predictions (a .jsonl path) or baseline")
+    rows = references(config, split, data_dir, base_url, **config_kwargs)
+    out = Path(out) if out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+    if baseline:
+        if not is_mcq(config):
+            raise ValueError("baselines pick an option: they exist for the multiple-choice configs only")
+        predicted = baseline_predictions(rows, baseline)
+        if out:
+            predictions = write_predictions(predicted, out / f"predictions-{baseline}.jsonl")
+    else:
+        predicted = read_predictions(predictions)
+    metrics = score_mcq(rows, predicted) if is_mcq(config) else score_captioning(rows, predicted)
+    metrics.update({"config": config, "split": split,
+                    "predictions": str(predictions) if predictions else f"baseline:{baseline}"})
+    if out:
+        title = f"scifig {config} [{split}] — {Path(str(predictions)).name if predictions else baseline}"
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / "metrics.md").write_text(markdown(metrics, title), encoding="utf-8")
+        chart(metrics, out / "by_category.png", title)
+        if browse_errors and predictions:
+            from scifig_tools.browse import browse
+
+            browse(config, split, out / "errors.html", data_dir=data_dir, base_url=base_url,
+                   predictions=predictions, only_errors=True, **config_kwargs)
+    return metrics
