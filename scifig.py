@@ -943,26 +943,32 @@ class SciFig(datasets.GeneratorBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={
-                    "location": location,
-                    "split": split,
-                    # One shard per setting, so num_proc and streaming n_shards have something to spread.
-                    "settings": [SETTINGS.index(s) for s in self.config.settings] if task == "mcq" else [None],
-                },
+                gen_kwargs={"location": location, "split": split, "shards": self._benchmark_shards(split)},
             )
             for split in (["train"] if task == "chat" else SPLIT_FOLDERS)
         ]
 
+    def _benchmark_shards(self, split):
+        """[setting, part, parts] triples, so num_proc, n_shards and DataLoader workers have work to spread.
+
+        Multiple choice: one shard per setting (its own list in the file). The one-file train captioning and chat
+        data: _TRAIN_PARTS round-robin parts of its records, each reading the JSON but only its own images.
+        """
+        if self.config.task == "mcq":
+            return [[SETTINGS.index(setting), 0, 1] for setting in self.config.settings]
+        parts = _TRAIN_PARTS if split == "train" else 1
+        return [[-1, part, parts] for part in range(parts)]
+
     # ---- rows ----
 
-    def _generate_examples(self, location, split, settings=None, shards=None):
+    def _generate_examples(self, location, split, shards):
         task = self.config.task
         if task == "pretraining":
             rows = self._pretraining_rows(location, shards)
         elif task == "articles":
             rows = self._article_rows(location, shards)
         else:
-            rows = self._benchmark_rows(location, split, settings)
+            rows = self._benchmark_rows(location, split, shards)
         seen, duplicates, skipped = set(), 0, 0
         for row in rows:
             if isinstance(row, ScifigDataError):
@@ -995,7 +1001,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             return failure
         raise failure
 
-    def _benchmark_rows(self, location, split, settings):
+    def _benchmark_rows(self, location, split, shards):
         folder = SPLIT_FOLDERS[split]
         task = self.config.task
         json_name = _BENCHMARK_JSON[task]
@@ -1004,35 +1010,44 @@ class SciFig(datasets.GeneratorBasedBuilder):
         member = _find_member(archive, f"{folder}/{json_name}")
         images = member[: -len(json_name)] + "images/"
         label = f"{archive.label}:{member}"
-        with archive.open(member) as stream:
-            if task == "mcq":
-                candidates = self._mcq_candidates(stream, label, split, set(settings))
-            elif task == "chat":
-                candidates = self._chat_candidates(stream, label)
-            else:
-                candidates = self._captioning_candidates(stream, label, split)
+        # One pass per shard, in shard order: rows come in the same order however many processes or workers
+        # share the shards (prepared, num_proc, streaming).
+        for setting, part, parts in shards:
+            def selected(record_setting, index, setting=setting, part=part, parts=parts):
+                return record_setting == setting and index % parts == part
 
-            def image_member(candidate):
-                return None if isinstance(candidate, ScifigDataError) else images + candidate[1]
-
-            for candidate, data in _prefetched(archive, candidates, image_member):
-                if isinstance(candidate, ScifigDataError):
-                    yield candidate
-                    continue
-                row, image, where = candidate
-                if data is None:
-                    yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
-                    continue
-                picture = {"bytes": data, "path": image}
-                if "images" in row:
-                    row["images"] = [picture]
+            with archive.open(member) as stream:
+                if task == "mcq":
+                    candidates = self._mcq_candidates(stream, label, split, selected)
+                elif task == "chat":
+                    candidates = self._chat_candidates(stream, label, selected)
                 else:
-                    row["image"] = picture
-                yield row
+                    candidates = self._captioning_candidates(stream, label, split, selected)
+                yield from self._with_images(archive, candidates, images, label)
 
-    def _mcq_candidates(self, stream, label, split, settings):
+    def _with_images(self, archive, candidates, images, label):
+        """Candidate rows with their figure's bytes attached, fetched ahead (see _prefetched)."""
+        def image_member(candidate):
+            return None if isinstance(candidate, ScifigDataError) else images + candidate[1]
+
+        for candidate, data in _prefetched(archive, candidates, image_member):
+            if isinstance(candidate, ScifigDataError):
+                yield candidate
+                continue
+            row, image, where = candidate
+            if data is None:
+                yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
+                continue
+            picture = {"bytes": data, "path": image}
+            if "images" in row:
+                row["images"] = [picture]
+            else:
+                row["image"] = picture
+            yield row
+
+    def _mcq_candidates(self, stream, label, split, selected):
         for setting, index, record in _iter_json_records(stream, label, nested=True):
-            if setting not in settings:
+            if not selected(setting, index):
                 continue
             where = f"{index} of setting {SETTINGS[setting]} (uid {record.get('uid')!r})"
             try:
@@ -1069,8 +1084,10 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 "subject": subject,
             }, image, where
 
-    def _captioning_candidates(self, stream, label, split):
+    def _captioning_candidates(self, stream, label, split, selected):
         for _, index, record in _iter_json_records(stream, label, nested=False):
+            if not selected(-1, index):
+                continue
             where = f"{index} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
@@ -1104,8 +1121,10 @@ class SciFig(datasets.GeneratorBasedBuilder):
                     "subject": subject,
                 }, image, f"{where} figure {image}"
 
-    def _chat_candidates(self, stream, label):
+    def _chat_candidates(self, stream, label, selected):
         for _, index, record in _iter_json_records(stream, label, nested=False):
+            if not selected(-1, index):
+                continue
             where = f"{index} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
@@ -1234,6 +1253,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
         }
 
 
+_TRAIN_PARTS = 8
 _PRETRAINING_MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
 _RAWDATA_MEMBER = re.compile(
     r"^(?P<prefix>(?:.*/)?)(?P<category>" + "|".join(re.escape(c) for c in CATEGORIES)
