@@ -22,6 +22,7 @@ folder, or over HTTP with Range requests bounded by each member's extent.
 """
 
 import base64
+import array
 import collections
 import concurrent.futures
 import datetime
@@ -40,6 +41,7 @@ import zlib
 
 import datasets
 import ijson
+import numpy
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -395,7 +397,7 @@ class ZipArchive:
                 f"{self.label}: the central directory ends at byte {cd_offset + cd_size} past the archive's "
                 f"{size} bytes; the archive is truncated"
             )
-        members = {}
+        members = _MemberTable()
         entries = _CentralDirectory(self.source, self.label, cd_offset, cd_size)
         for index in range(count):
             header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
@@ -412,7 +414,8 @@ class ZipArchive:
                 usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             if flags & 0x1:
                 raise ScifigDataError(f"{self.label}: member {name} is encrypted")
-            members[name] = _Member(offset, method, csize, usize, crc, extra_len)
+            members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
+        members.freeze()
         return members
 
     def __contains__(self, name):
@@ -423,6 +426,9 @@ class ZipArchive:
         if head[:4] != b"PK\x03\x04":
             raise ScifigDataError(f"{self.label}: member {name} has no local header at byte {member.offset}")
         fields = _LOCAL.unpack_from(head)
+        stored = head[_LOCAL.size:_LOCAL.size + fields[10]]
+        if len(stored) == fields[10] and stored.decode("utf-8" if fields[3] & 0x800 else "cp437") != name:
+            raise ScifigDataError(f"{self.label}: the local header at byte {member.offset} names {stored!r}, not {name}")
         return member.offset + _LOCAL.size + fields[10] + fields[11]
 
     def read(self, name):
@@ -457,9 +463,65 @@ class ZipArchive:
     def open(self, name):
         """A streaming reader over one member: memory stays flat however large the member is."""
         member = self.members[name]
-        head = self.source.read(member.offset, min(_LOCAL.size, self.source.size - member.offset))
+        head = self.source.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
+                                                   self.source.size - member.offset))
         start = self._data_extent(name, head)
         return io.BufferedReader(_MemberStream(self, name, start), buffer_size=_CHUNK)
+
+
+class _MemberTable:
+    """Zip members by name, in ~40 bytes each for figures: a split can need hundreds of thousands of them.
+
+    Figures are kept only as (hash of name, extent) in sorted numpy columns; other members (JSON, pickles) also
+    by name, so they can be listed. The local header's own name is checked on every read (ZipArchive.read), so a
+    hash collision is caught, not served.
+    """
+
+    _BULK = (".png", ".jpg", ".jpeg")
+    _COLUMNS = (("offset", "q"), ("method", "H"), ("csize", "q"), ("size", "q"), ("crc", "L"), ("extra", "H"))
+
+    def __init__(self):
+        self._listed = {}
+        self._hashes = array.array("q")
+        self._columns = {field: array.array(code) for field, code in self._COLUMNS}
+
+    def add(self, name, member):
+        if not name.lower().endswith(self._BULK):
+            self._listed[name] = member
+            return
+        self._hashes.append(hash(name))
+        for field, _ in self._COLUMNS:
+            self._columns[field].append(getattr(member, field))
+
+    def freeze(self):
+        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, numpy.int64)
+        order = numpy.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._columns = {field: numpy.frombuffer(column, dtype=column.typecode)[order] if len(column) else
+                         numpy.empty(0) for field, column in self._columns.items()}
+
+    def _position(self, name):
+        key = hash(name)
+        at = int(numpy.searchsorted(self._hashes, key))
+        return at if at < len(self._hashes) and self._hashes[at] == key else None
+
+    def __contains__(self, name):
+        return name in self._listed or self._position(name) is not None
+
+    def __getitem__(self, name):
+        if name in self._listed:
+            return self._listed[name]
+        at = self._position(name)
+        if at is None:
+            raise KeyError(name)
+        return _Member(*(int(self._columns[field][at]) for field, _ in self._COLUMNS))
+
+    def __iter__(self):
+        """The listed (non-figure) member names."""
+        return iter(self._listed)
+
+    def __len__(self):
+        return len(self._listed) + len(self._hashes)
 
 
 class _CentralDirectory:
@@ -672,6 +734,8 @@ def _iter_json_records(stream, label, nested):
                     )
                 builder = ijson.ObjectBuilder()
                 builder.event(event, value)
+    except GeneratorExit:  # closed early (a consumer stopped): nothing to report, even at interpreter exit
+        raise
     except ijson.JSONError as error:
         raise ScifigDataError(
             f"{label}: malformed JSON after record {index}{_in_setting(nested, outer)}: {error}"
