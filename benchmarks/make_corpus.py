@@ -12,7 +12,6 @@ import argparse
 import base64
 import io
 import json
-import math
 import pickle
 import random
 import sys
@@ -56,13 +55,29 @@ class Text:
 
 
 def png_pool(rng, count, kb_range):
-    """Distinct noise PNGs whose sizes spread over kb_range (noise does not compress, so size ~ pixels x 3)."""
+    """Distinct figure-like PNGs: a large white canvas with axes, lines and bars (which compress well, as real
+    plots do) and one photo-like noise panel sized so the file lands in kb_range."""
     pool = []
     for _ in range(count):
-        side = max(8, int(math.sqrt(rng.uniform(*kb_range) * 1024 / 3)))
-        image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+        target = rng.uniform(*kb_range) * 1024
+        if target < 20 * 1024:  # stand-ins for corpora that measure members, not pixels
+            side = max(4, int((target / 3) ** 0.5))
+            buffer = io.BytesIO()
+            Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3)).save(buffer, format="PNG")
+            pool.append(buffer.getvalue())
+            continue
+        width, height = rng.randint(900, 1600), rng.randint(600, 1100)
+        image = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(image)
+        for _ in range(40):
+            x, y = rng.randrange(width), rng.randrange(height)
+            draw.line([(x, y), (rng.randrange(width), rng.randrange(height))], fill=(0, 0, rng.randint(0, 200)), width=2)
+            draw.rectangle([x, y, x + rng.randint(5, 40), min(height - 1, y + rng.randint(20, 200))],
+                           fill=(rng.randint(0, 255), 120, 90))
+        side = max(4, min(int((target / 3) ** 0.5), min(width, height) - 1))
+        image.paste(Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3)), (0, 0))
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=1)
+        image.save(buffer, format="PNG", compress_level=6)
         pool.append(buffer.getvalue())
     return pool
 

@@ -1,0 +1,235 @@
+"""scifig at real scale: one table, every figure measured in the same run.
+
+    python benchmarks/run.py [--articles 1000] [--workdir /tmp/scifig-bench] [--memory-json-gb 1] [--members 500000]
+
+1. Overhead: streaming rows/s through scifig.load(..., streaming=True) against plain Python opening the same zip
+   members, parsing the same JSON and decoding the same PNGs (what `datasets`' Image feature does).
+2. Memory: peak RSS streaming (a) `captioning` train whose JSON is >= 1 GB and (b) `mcq` validation out of an
+   archive with >= 500k members, and each again at twice the size.
+3. Latency hiding: `mcq` validation over the local Range server with 20 ms added to every request, against 0 ms.
+4. Parallel prepare: download_and_prepare(num_proc=2) against num_proc=1 on `pretraining`.
+5. Time to first row streaming each config from the HTTP server, and the bytes served by then.
+
+Each measurement runs in a fresh child process with USE_TORCH=0: datasets imports torch (~180 MB) into any
+IterableDataset when torch is installed, which would measure torch, not scifig. Corpora are built by
+benchmarks/make_corpus.py into --workdir and reused by later runs.
+"""
+
+import argparse
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import make_corpus  # noqa: E402
+from scifig_tools.serve import RangeRequestHandler, RangeServer  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------- child processes
+
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_stream(config, split, data_dir=None, base_url=None, limit=None):
+    import scifig
+
+    started = time.perf_counter()
+    kwargs = {"base_url": base_url} if base_url else {}
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **kwargs)
+    rows, first = 0, None
+    for _ in stream:
+        rows += 1
+        if first is None:
+            first = time.perf_counter() - started
+        if limit and rows >= limit:
+            break
+    return {"rows": rows, "seconds": time.perf_counter() - started, "first_row": first, "peak_mb": _peak_mb()}
+
+
+def child_baseline(config, split, data_dir):
+    """The floor any loader pays: zipfile, json and PIL, no datasets."""
+    from PIL import Image
+
+    folder = {"train": "train", "validation": "dev", "test": "test"}[split]
+    started, rows = time.perf_counter(), 0
+    with zipfile.ZipFile(Path(data_dir) / "benchmark.zip") as archive:
+        name = "image_caption_matching_data.json" if config == "mcq" else "image_caption_generation_data.json"
+        with archive.open(f"benchmark/{folder}/{name}") as member:
+            records = json.load(member)
+        if config == "mcq":
+            records = [record for setting in records for record in setting]
+            figures = [(record["image"], record["question"].split("\nA: ")) for record in records]
+        else:
+            figures = [(figure["image"], figure["caption"]) for record in records
+                       for figure in record.get("images", [record])]
+        for image, _ in figures:
+            with Image.open(io.BytesIO(archive.read(f"benchmark/{folder}/images/{image}"))) as picture:
+                picture.load()
+            rows += 1
+    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+
+
+def child_prepare(config, data_dir, num_proc, cache_dir):
+    import scifig
+
+    started = time.perf_counter()
+    builder = scifig.SciFig(config_name=config, data_dir=data_dir, cache_dir=cache_dir, hash=scifig._code_hash())
+    builder.download_and_prepare(num_proc=num_proc)
+    rows = sum(split.num_examples for split in builder.info.splits.values())
+    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+
+
+CHILDREN = {"stream": child_stream, "baseline": child_baseline, "prepare": child_prepare}
+
+
+def run_child(kind, **kwargs):
+    env = {**os.environ, "USE_TORCH": "0", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(kwargs)], env=env,
+                            capture_output=True, text=True, check=False)
+    if result.returncode:
+        raise RuntimeError(f"{kind} {kwargs} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------------------------- the measurements
+
+class _SlowHandler(RangeRequestHandler):
+    delay = 0.0
+
+    def send_head(self):
+        time.sleep(self.delay)
+        return super().send_head()
+
+
+def serve(directory, delay):
+    handler = type("Handler", (_SlowHandler,), {"delay": delay})
+    return RangeServer(directory, handler=handler).start()
+
+
+def corpus(workdir, name, **kwargs):
+    """Builds a corpus once; later runs reuse it."""
+    folder = Path(workdir) / name
+    marker = folder / "corpus.json"
+    if marker.is_file() and json.loads(marker.read_text()) == kwargs:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    make_corpus.build(folder, **kwargs)
+    marker.write_text(json.dumps(kwargs))
+    print(f"  built {name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return folder
+
+
+def _json_gb(folder):
+    with zipfile.ZipFile(folder / "benchmark.zip") as archive:
+        return archive.getinfo("benchmark/train/image_caption_generation_data.json").file_size / 1e9
+
+
+def _members(folder):
+    with zipfile.ZipFile(folder / "benchmark.zip") as archive:
+        return len(archive.infolist())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", type=int, default=1000, help="articles in the main corpus (realistic figures)")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "scifig-bench"))
+    parser.add_argument("--memory-json-gb", type=float, default=1.0, help="train captioning JSON size for 2(a)")
+    parser.add_argument("--members", type=int, default=500_000, help="archive members for 2(b)")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(CHILDREN[args.child[0]](**json.loads(args.child[1]))))
+        return 0
+
+    table = []
+
+    def row(measure, value, target, detail):
+        table.append((measure, value, target, detail))
+        print(f"  {measure}: {value} ({detail})", file=sys.stderr)
+
+    work = Path(args.workdir)
+    main_corpus = corpus(work, f"main-{args.articles}", n_articles=args.articles)
+
+    # 1. overhead against plain Python
+    for config, split in (("captioning", "train"), ("mcq", "train")):
+        ours = run_child("stream", config=config, split=split, data_dir=str(main_corpus))
+        floor = run_child("baseline", config=config, split=split, data_dir=str(main_corpus))
+        assert ours["rows"] == floor["rows"], (ours, floor)
+        ratio = (ours["rows"] / ours["seconds"]) / (floor["rows"] / floor["seconds"])
+        row(f"1. overhead: {config} {split} streaming rows/s vs plain Python", f"{ratio:.2f}x", ">= 0.9x",
+            f"{ours['rows'] / ours['seconds']:.0f} vs {floor['rows'] / floor['seconds']:.0f} rows/s, {ours['rows']} rows")
+
+    # 2. memory, flat in the input
+    if not args.skip_memory:
+        per_article_gb = 41.2e3 / 1e9  # content (40 KB), abstract and captions of one train record
+        for scale in (1, 2):
+            articles = int(args.memory_json_gb * scale / per_article_gb / 0.8) + 1  # 80% of articles are train
+            folder = corpus(work, f"json-{args.memory_json_gb * scale:g}gb", n_articles=articles, figure_kb=(1, 1),
+                            content_kb=40, archives=("benchmark",), image_pool=8)
+            measured = run_child("stream", config="captioning", split="train", data_dir=str(folder))
+            row(f"2a. peak RSS: captioning train, JSON {_json_gb(folder):.2f} GB", f"{measured['peak_mb']:.0f} MB",
+                "<= 200 MB, flat", f"{measured['rows']} rows in {measured['seconds']:.0f} s")
+        for scale in (1, 2):
+            articles = int(args.members * scale / 5.6) + 1
+            folder = corpus(work, f"members-{args.members * scale}", n_articles=articles, figure_kb=(1, 1),
+                            content_kb=1, archives=("benchmark",), image_pool=8)
+            measured = run_child("stream", config="mcq", split="validation", data_dir=str(folder))
+            row(f"2b. peak RSS: mcq validation, archive of {_members(folder)} members",
+                f"{measured['peak_mb']:.0f} MB", "<= 200 MB, flat", f"{measured['rows']} rows")
+
+    # 3. latency hiding
+    rates = {}
+    for delay in (0.0, 0.02):
+        server = serve(main_corpus, delay)
+        try:
+            measured = run_child("stream", config="mcq", split="validation", base_url=server.url)
+        finally:
+            server.stop()
+        rates[delay] = measured["rows"] / measured["seconds"]
+    row("3. latency hiding: mcq validation rows/s, 20 ms per request vs 0 ms", f"{rates[0.02] / rates[0.0]:.2f}x",
+        ">= 0.7x", f"{rates[0.02]:.0f} vs {rates[0.0]:.0f} rows/s")
+
+    # 4. parallel prepare
+    shards = corpus(work, f"pretraining-{16 * 200}", n_articles=16 * 200, archives=("pretraindata",))
+    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+        single = run_child("prepare", config="pretraining", data_dir=str(shards), num_proc=1, cache_dir=one)
+        double = run_child("prepare", config="pretraining", data_dir=str(shards), num_proc=2, cache_dir=two)
+    row("4. parallel prepare: pretraining num_proc=2 vs 1", f"{single['seconds'] / double['seconds']:.2f}x",
+        ">= 1.6x on 2 cores", f"{single['seconds']:.1f} s vs {double['seconds']:.1f} s, {single['rows']} documents")
+
+    # 5. time to first row over HTTP
+    for config, split in (("captioning", "train"), ("mcq", "validation"), ("chat", "train"),
+                          ("pretraining", "train"), ("articles", "train")):
+        server = serve(main_corpus, 0.0)
+        try:
+            measured = run_child("stream", config=config, split=split, base_url=server.url, limit=1)
+            served = server.bytes_sent
+        finally:
+            server.stop()
+        row(f"5. time to first row: {config} {split} over HTTP", f"{measured['first_row']:.2f} s", "—",
+            f"{served / 1e6:.1f} MB served by then (central directory, the JSON's first chunk, prefetched figures)")
+
+    cores = os.cpu_count()
+    print(f"\nscifig benchmark — {cores} cores, main corpus {args.articles} articles "
+          f"({sum(f.stat().st_size for f in main_corpus.glob('*.zip')) / 1e9:.1f} GB)\n")
+    print("| measure | result | target | detail |\n|---|---|---|---|")
+    for measure, value, target, detail in table:
+        print(f"| {measure} | {value} | {target} | {detail} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
