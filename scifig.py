@@ -21,8 +21,8 @@ the project. Archives are never extracted: members are read by byte range, from 
 folder, or over HTTP with Range requests bounded by each member's extent.
 """
 
-import base64
 import array
+import base64
 import collections
 import concurrent.futures
 import datetime
@@ -37,11 +37,13 @@ import struct
 import sys
 import threading
 import time
+import warnings
 import zlib
 
 import datasets
 import ijson
 import numpy
+import PIL.Image
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -258,19 +260,21 @@ class _LocalBytes:
         return data
 
 
-_HTTP_TIMEOUT = (10, 60)  # (connect, read) seconds: a stalled server fails instead of hanging.
+_HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
 _HTTP_ATTEMPTS = 5
 
 
 class _HttpBytes:
     """An archive on an HTTP server, read only by byte range."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=60):
         self.label = url
         self._url = url
+        # A stalled server fails a read after `timeout` seconds instead of hanging it; reads are retried.
+        self._timeout = (_HTTP_CONNECT_TIMEOUT, timeout)
         self._local = threading.local()
         try:
-            response = self._session().head(url, allow_redirects=True, timeout=_HTTP_TIMEOUT)
+            response = self._session().head(url, allow_redirects=True, timeout=self._timeout)
             response.raise_for_status()
         except requests.RequestException as error:
             raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
@@ -283,8 +287,10 @@ class _HttpBytes:
         # requests sessions are not thread-safe: one per prefetch thread.
         session = getattr(self._local, "session", None)
         if session is None:
+            # urllib3 retries refused connections and 429/5xx answers with backoff; a body that stalls or drops
+            # (read=0 here) is resumed by read() itself from the byte where it stopped.
             retry = Retry(
-                total=_HTTP_ATTEMPTS, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                 allowed_methods=("GET", "HEAD"), raise_on_status=True,
             )
             session = requests.Session()
@@ -306,7 +312,7 @@ class _HttpBytes:
             begin = start + got
             headers = {"Range": f"bytes={begin}-{start + length - 1}", "Accept-Encoding": "identity"}
             try:
-                with self._session().get(self._url, headers=headers, stream=True, timeout=_HTTP_TIMEOUT) as r:
+                with self._session().get(self._url, headers=headers, stream=True, timeout=self._timeout) as r:
                     r.raise_for_status()
                     if r.status_code != 206:
                         raise ScifigDataError(
@@ -339,9 +345,9 @@ class _HttpBytes:
         return data
 
 
-def _open_bytes(location):
+def _open_bytes(location, timeout=60):
     if location.startswith(("http://", "https://")):
-        return _HttpBytes(location)
+        return _HttpBytes(location, timeout)
     return _LocalBytes(location)
 
 
@@ -365,8 +371,8 @@ _Member = collections.namedtuple("_Member", "offset method csize size crc extra"
 class ZipArchive:
     """The members of one zip that `keep(name)` selects, read by range from a local file or a URL."""
 
-    def __init__(self, location, keep, label=None):
-        self.source = _open_bytes(location)
+    def __init__(self, location, keep, label=None, timeout=60):
+        self.source = _open_bytes(location, timeout)
         self.label = label or location
         self.members = self._read_central_directory(keep)
 
@@ -633,12 +639,12 @@ _ARCHIVE_CACHE = collections.OrderedDict()
 _ARCHIVE_CACHE_LOCK = threading.Lock()
 
 
-def open_archive(location, keep_pattern, label=None):
+def open_archive(location, keep_pattern, label=None, timeout=60):
     """A zip or unzipped folder, indexed for the member names matching `keep_pattern` (a regex).
 
     Indexes are cached per process: every shard of a split reuses one central-directory read.
     """
-    key = (location, keep_pattern)
+    key = (location, keep_pattern, timeout)
     with _ARCHIVE_CACHE_LOCK:
         if key in _ARCHIVE_CACHE:
             _ARCHIVE_CACHE.move_to_end(key)
@@ -648,7 +654,7 @@ def open_archive(location, keep_pattern, label=None):
     if not location.startswith(("http://", "https://")) and stat.S_ISDIR(os.stat(location).st_mode):
         archive = FolderArchive(location, lambda name: keep(name) is not None, label)
     else:
-        archive = ZipArchive(location, lambda name: keep(name) is not None, label)
+        archive = ZipArchive(location, lambda name: keep(name) is not None, label, timeout)
     with _ARCHIVE_CACHE_LOCK:
         _ARCHIVE_CACHE[key] = archive
         while len(_ARCHIVE_CACHE) > 4:
@@ -823,6 +829,28 @@ def _chat_messages(conversations):
     return messages
 
 
+def _image_problem(data):
+    """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
+
+    Checked once while reading, so a bad figure is named with its member and record instead of failing later
+    inside PIL, far from where it came from. verify() reads the chunks and their checksums, not the pixels.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # checked just below, by name
+            with PIL.Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > PIL.Image.MAX_IMAGE_PIXELS:
+                    return (f"is {width}x{height} pixels, over the {PIL.Image.MAX_IMAGE_PIXELS} a figure may decode "
+                            "to (a decompression bomb)")
+                image.verify()
+    except PIL.Image.DecompressionBombError as error:
+        return f"would decompress to a huge image: {error}"
+    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for unreadable or corrupt data
+        return f"is not a readable image: {error}"
+    return None
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
 
@@ -863,10 +891,11 @@ class SciFigConfig(datasets.BuilderConfig):
         categories: keep only these categories.
         base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
         on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
+        http_timeout: seconds a read from a server may stall before it is retried (and, after five tries, fails).
     """
 
     def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
-                 on_error="raise", **kwargs):
+                 on_error="raise", http_timeout=60, **kwargs):
         kwargs.setdefault("version", _VERSION)
         super().__init__(**kwargs)
         self.task = task
@@ -875,6 +904,7 @@ class SciFigConfig(datasets.BuilderConfig):
         self.categories = categories
         self.base_url = base_url
         self.on_error = on_error
+        self.http_timeout = http_timeout
 
 
 def _validated_names(kind, given, valid):
@@ -979,11 +1009,14 @@ class SciFig(datasets.GeneratorBasedBuilder):
             return url  # read member by member with Range requests
         return dl_manager.download(url)  # cached and checksummed, then read in place
 
+    def _open(self, location, keep_pattern, archive):
+        return open_archive(location, keep_pattern, label=_label(location, archive), timeout=self.config.http_timeout)
+
     def _split_generators(self, dl_manager):
         task = self.config.task
         if task == "pretraining":
             location = self._archive_location(dl_manager, "pretraindata")
-            archive = open_archive(location, _PRETRAINING_MEMBERS, label=_label(location, "pretraindata"))
+            archive = self._open(location, _PRETRAINING_MEMBERS, "pretraindata")
             shards = sorted(name for name in archive.members if name.endswith(".pkl"))
             if not shards:
                 raise ScifigDataError(f"{archive.label}: no shards/**/shard_<i>.pkl members")
@@ -993,7 +1026,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             )]
         if task == "articles":
             location = self._archive_location(dl_manager, "rawdata")
-            archive = open_archive(location, self._rawdata_members(), label=_label(location, "rawdata"))
+            archive = self._open(location, self._rawdata_members(), "rawdata")
             # One shard per subject folder, in taxonomy order, so num_proc and n_shards spread the corpus.
             folders = sorted({folders[0][:2] for folders in _article_folders(archive, self._keep).values()},
                              key=_folder_order)
@@ -1070,7 +1103,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
         task = self.config.task
         json_name = _BENCHMARK_JSON[task]
         keep = rf"(^|/){folder}/({re.escape(json_name)}$|images/[^/]+$)"
-        archive = open_archive(location, keep, label=_label(location, "benchmark"))
+        archive = self._open(location, keep, "benchmark")
         member = _find_member(archive, f"{folder}/{json_name}")
         images = member[: -len(json_name)] + "images/"
         label = f"{archive.label}:{member}"
@@ -1101,6 +1134,10 @@ class SciFig(datasets.GeneratorBasedBuilder):
             row, image, where = candidate
             if data is None:
                 yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
+                continue
+            problem = _image_problem(data)
+            if problem:
+                yield self._bad(label, where, f"its image {image_member(candidate)} {problem}")
                 continue
             picture = {"bytes": data, "path": image}
             if "images" in row:
@@ -1222,7 +1259,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
 
     def _article_rows(self, location, shards):
-        archive = open_archive(location, self._rawdata_members(), label=_label(location, "rawdata"))
+        archive = self._open(location, self._rawdata_members(), "rawdata")
         placement = _article_folders(archive, self._keep)
         for category, subject in shards:
             mine = sorted(uid for uid, folders in placement.items() if folders[0][:2] == (category, subject))
@@ -1238,6 +1275,9 @@ class SciFig(datasets.GeneratorBasedBuilder):
                     for position, (name, data) in enumerate(_prefetched(archive, figure_members, lambda n: n)):
                         if data is None:
                             raise _RecordError(f"figure {name} is not in the archive")
+                        problem = _image_problem(data)
+                        if problem:
+                            raise _RecordError(f"figure {name} {problem}")
                         figures["image"][position] = {"bytes": data, "path": name.rsplit("/", 1)[-1]}
                 except _RecordError as error:
                     yield self._bad(label, f"uid {uid!r}", error)
@@ -1245,7 +1285,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 yield row
 
     def _pretraining_rows(self, location, shards):
-        archive = open_archive(location, _PRETRAINING_MEMBERS, label=_label(location, "pretraindata"))
+        archive = self._open(location, _PRETRAINING_MEMBERS, "pretraindata")
         for shard in shards:
             label = f"{archive.label}:{shard}"
             documents = load_plain_pickle(archive.read(shard), label)
@@ -1297,6 +1337,9 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 raise _RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
             if not data:
                 raise _RecordError(f"image_info[{position}] has no image_base64")
+            problem = _image_problem(data)
+            if problem:
+                raise _RecordError(f"image_info[{position}] ({info.get('image_name')}) {problem}")
             before[at].append({"bytes": data, "path": info.get("image_name") or f"image_{position}.jpg"})
         interleaved_texts, interleaved_images = [], []
         for index, text in enumerate(texts):

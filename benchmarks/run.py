@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -31,14 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import make_corpus  # noqa: E402
 from scifig_tools.serve import RangeRequestHandler, RangeServer  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------- child processes
 
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory since its exec (VmHWM). Not getrusage's ru_maxrss: after fork and
+    exec that can still report the parent's size."""
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
 
 
 def child_stream(config, split, data_dir=None, base_url=None, limit=None):
@@ -121,11 +122,14 @@ def corpus(workdir, name, **kwargs):
     """Builds a corpus once; later runs reuse it."""
     folder = Path(workdir) / name
     marker = folder / "corpus.json"
-    if marker.is_file() and json.loads(marker.read_text()) == kwargs:
+    kwargs = {"out": str(folder), **kwargs}
+    if marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(kwargs)):
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
-    make_corpus.build(folder, **kwargs)
+    # In a child: building holds the corpus in memory, and this process should stay small while it measures.
+    subprocess.run([sys.executable, "-c", f"from benchmarks import make_corpus; make_corpus.build(**{kwargs!r})"],
+                   cwd=ROOT, check=True)
     marker.write_text(json.dumps(kwargs))
     print(f"  built {name} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return folder

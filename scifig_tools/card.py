@@ -249,6 +249,7 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         sample_splits=_split_rows(samples or sample_counts()),
         citation=scifig._CITATION.strip(),
         audit=audit_text if audit_text is not None else sample_audit(),
+        performance=(ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip(),
     )
     data = card_data(infos, configs, export_counts)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"

@@ -199,3 +199,84 @@ def test_a_server_that_ignores_range_is_named_not_downloaded(tmp_path):
             list(scifig.load("mcq", split="validation", streaming=True, base_url=server.url))
     finally:
         server.stop()
+
+
+def _image_bytes(fmt="PNG", size=(7, 5), mode="RGB"):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, size).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_corrupt_png_names_the_member_and_record_or_is_skipped(tmp_path, caplog):
+    corrupt = bytearray(_png())
+    corrupt[40:48] = b"\x00" * 8  # inside IHDR/IDAT: the chunk checksum no longer matches
+    settings = [[_mcq(), _mcq(question="Q2?\nA: a\nB: b\nC: c\nD: d", image="ncomms1_figure_1.png")], [], []]
+    write_zip(tmp_path / "benchmark.zip", {MCQ: json.dumps(settings).encode(), IMAGE: bytes(corrupt),
+                                           "benchmark/dev/images/ncomms1_figure_1.png": _png()})
+    with pytest.raises(scifig.ScifigDataError) as error:
+        _validation(str(tmp_path))
+    assert IMAGE in str(error.value) and "record 0 of setting fig2cap" in str(error.value)
+    assert "not a readable image" in str(error.value)
+    with caplog.at_level(logging.WARNING):
+        rows = _validation(str(tmp_path), on_error="skip")
+    assert [row["figure_id"] for row in rows] == ["ncomms1_figure_1"]
+    assert any("skipped 1 bad records" in r.getMessage() for r in caplog.records)
+
+
+def test_a_png_that_would_decompress_to_a_huge_image_is_refused_unread(tmp_path):
+    from PIL import Image
+
+    side = int((Image.MAX_IMAGE_PIXELS * 1.2) ** 0.5)  # over PIL's limit, under its hard error
+    bomb = _image_bytes(size=(side, side), mode="1")
+    assert len(bomb) < 5_000_000  # small on disk, ~100 million pixels once decoded
+    write_zip(tmp_path / "benchmark.zip", {MCQ: json.dumps([[_mcq()], [], []]).encode(), IMAGE: bomb})
+    with pytest.raises(scifig.ScifigDataError, match=rf"{IMAGE} is {side}x{side} pixels, over the"):
+        _validation(str(tmp_path))
+
+
+def test_missing_fields_are_errors_and_extra_fields_are_tolerated(tmp_path, caplog):
+    no_uid = _mcq()
+    del no_uid["uid"]
+    extra = _mcq(question="Q3?\nA: a\nB: b\nC: c\nD: d", figure_caption="unexpected", scores=[1, 2])
+    data_dir = _benchmark(tmp_path, [[no_uid, extra], [], []])
+    with pytest.raises(scifig.ScifigDataError, match=r"record 0 of setting fig2cap \(uid None\): field 'uid' is missing"):
+        _validation(data_dir)
+    with caplog.at_level(logging.WARNING):
+        rows = _validation(data_dir, on_error="skip")
+    assert [row["question"] for row in rows] == ["Q3?"] and "figure_caption" not in rows[0]
+
+
+def test_non_utf8_json_names_the_member(tmp_path):
+    raw = json.dumps([[_mcq(question="Q?\nA: x\nB: y\nC: z\nD: w")], [], []]).encode().replace(b"Q?", b"Q\xff\xfe?")
+    data_dir = _benchmark(tmp_path, None, raw=raw)
+    with pytest.raises(scifig.ScifigDataError) as error:
+        _validation(data_dir)
+    assert MCQ in str(error.value)
+
+
+def test_member_names_that_climb_out_write_nothing_outside_the_cache(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = json.dumps([[_mcq()], [], []]).encode()
+    write_zip(data / "benchmark.zip", {
+        MCQ: settings, IMAGE: _png(),
+        "benchmark/train/image_caption_matching_data.json": b"[[],[],[]]",
+        "benchmark/test/image_caption_matching_data.json": b"[[],[],[]]",
+        "../../escaped.txt": b"x", "/tmp/absolute-escape.txt": b"x", "benchmark/../../../up.txt": b"x",
+        "benchmark/dev/images/../../../../climbed.png": _png(),
+    })
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = {p for p in tmp_path.rglob("*")}
+    rows = scifig.load("mcq", split="validation", data_dir=str(data), cache_dir=str(tmp_path / "cache"))
+    assert len(rows) == 1
+    written = {p for p in tmp_path.rglob("*")} - before
+    assert written and all(str(p).startswith(str(tmp_path / "cache")) for p in written)
+    for folder in (tmp_path, tmp_path.parent, data.parent.parent):
+        for name in ("escaped.txt", "up.txt", "climbed.png", "absolute-escape.txt"):
+            assert not (folder / name).exists()
