@@ -704,19 +704,23 @@ def _prefetched(archive, items, name_of, depth=32, workers=8):
 # Record parsing: upstream JSON and pickles to rows.
 # --------------------------------------------------------------------------------------------------------------
 
-def _iter_json_records(stream, label, nested):
-    """Yields (outer index or None, index, record) from a JSON list of objects (or, nested, of lists of objects).
+def _iter_json_records(stream, label, nested, wanted=None):
+    """Yields (outer index or -1, index, record) from a JSON list of objects (or, nested, of lists of objects).
 
-    Parsed incrementally with ijson: memory stays flat however large the file.
+    Parsed incrementally with ijson: memory stays flat however large the file. Records for which
+    `wanted(outer, index)` is false are stepped over without being built.
     """
     outer_path, item_path = ("item", "item.item") if nested else (None, "item")
-    outer, index, builder, expect = -1, -1, None, "start"
+    outer, index, builder, skipping, expect = -1, -1, None, False, "start"
     try:
         for prefix, event, value in ijson.parse(stream, use_float=True):
+            if skipping:
+                skipping = not (prefix == item_path and event == "end_map")
+                continue
             if builder is not None:
                 builder.event(event, value)
                 if prefix == item_path and event == "end_map":
-                    yield (outer if nested else None), index, builder.value
+                    yield outer, index, builder.value
                     builder = None
                 continue
             if expect == "start":
@@ -738,6 +742,9 @@ def _iter_json_records(stream, label, nested):
                     raise ScifigDataError(
                         f"{label}: record {index}{_in_setting(nested, outer)} is a {_json_kind(event)}, not an object"
                     )
+                if wanted is not None and not wanted(outer, index):
+                    skipping = True
+                    continue
                 builder = ijson.ObjectBuilder()
                 builder.event(event, value)
     except GeneratorExit:  # closed early (a consumer stopped): nothing to report, even at interpreter exit
@@ -1147,9 +1154,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             yield row
 
     def _mcq_candidates(self, stream, label, split, selected):
-        for setting, index, record in _iter_json_records(stream, label, nested=True):
-            if not selected(setting, index):
-                continue
+        for setting, index, record in _iter_json_records(stream, label, nested=True, wanted=selected):
             where = f"{index} of setting {SETTINGS[setting]} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
@@ -1186,9 +1191,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             }, image, where
 
     def _captioning_candidates(self, stream, label, split, selected):
-        for _, index, record in _iter_json_records(stream, label, nested=False):
-            if not selected(-1, index):
-                continue
+        for _, index, record in _iter_json_records(stream, label, nested=False, wanted=selected):
             where = f"{index} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
@@ -1223,9 +1226,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 }, image, f"{where} figure {image}"
 
     def _chat_candidates(self, stream, label, selected):
-        for _, index, record in _iter_json_records(stream, label, nested=False):
-            if not selected(-1, index):
-                continue
+        for _, index, record in _iter_json_records(stream, label, nested=False, wanted=selected):
             where = f"{index} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
