@@ -1153,30 +1153,39 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 row["image"] = picture
             yield row
 
-    def _mcq_candidates(self, stream, label, split, selected):
-        for setting, index, record in _iter_json_records(stream, label, nested=True, wanted=selected):
-            where = f"{index} of setting {SETTINGS[setting]} (uid {record.get('uid')!r})"
+    def _candidates(self, stream, label, nested, selected, rows_of):
+        """(row, image name, where) for every kept record: `rows_of(record, setting, index, category, subject)`
+        turns one upstream record into rows or raises _RecordError; filters and the error policy apply here."""
+        for setting, index, record in _iter_json_records(stream, label, nested=nested, wanted=selected):
+            in_setting = f" of setting {SETTINGS[setting]}" if nested else ""
+            where = f"{index}{in_setting} (uid {record.get('uid')!r})"
             try:
                 category, subject = _checked_category(record.get("category"), record.get("subject"))
                 if not self._keep(category, subject):
                     continue
-                uid, image, prompt = _field(record, "uid"), _field(record, "image"), _field(record, "question")
-                try:
-                    stem, options = parse_mcq_prompt(prompt)
-                except ValueError as error:
-                    raise _RecordError(f"question: {error}") from None
-                answer = record.get("answer")
-                if answer in ANSWER_LETTERS:
-                    answer = ANSWER_LETTERS.index(answer)
-                elif split == "test":
-                    answer = -1  # withheld upstream
-                else:
-                    raise _RecordError(f"answer {answer!r} is not one of A-D")
+                rows = rows_of(record, setting, category, subject)
             except _RecordError as error:
                 yield self._bad(label, where, error)
                 continue
+            for row, image, detail in rows:
+                yield row, image, where + detail
+
+    def _mcq_candidates(self, stream, label, split, selected):
+        def rows_of(record, setting, category, subject):
+            uid, image, prompt = _field(record, "uid"), _field(record, "image"), _field(record, "question")
+            try:
+                stem, options = parse_mcq_prompt(prompt)
+            except ValueError as error:
+                raise _RecordError(f"question: {error}") from None
+            answer = record.get("answer")
+            if answer in ANSWER_LETTERS:
+                answer = ANSWER_LETTERS.index(answer)
+            elif split == "test":
+                answer = -1  # withheld upstream
+            else:
+                raise _RecordError(f"answer {answer!r} is not one of A-D")
             figure_id = _stem(image)
-            yield {
+            return [({
                 "id": f"{SETTINGS[setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
                 "uid": uid,
                 "figure_id": figure_id,
@@ -1188,65 +1197,52 @@ class SciFig(datasets.GeneratorBasedBuilder):
                 "prompt": prompt,
                 "category": category,
                 "subject": subject,
-            }, image, where
+            }, image, "")]
+
+        return self._candidates(stream, label, True, selected, rows_of)
 
     def _captioning_candidates(self, stream, label, split, selected):
-        for _, index, record in _iter_json_records(stream, label, nested=False, wanted=selected):
-            where = f"{index} (uid {record.get('uid')!r})"
-            try:
-                category, subject = _checked_category(record.get("category"), record.get("subject"))
-                if not self._keep(category, subject):
-                    continue
-                uid = _field(record, "uid")
-                figures = record.get("images")
-                if figures is None:  # dev/test: one figure per record
-                    figures = [{"image": record.get("image"), "caption": record.get("caption")}]
-                if not isinstance(figures, list):
-                    raise _RecordError("field 'images' is not a list")
-                for figure in figures:
-                    _field(figure, "image")
-                abstract, content = record.get("abstract"), record.get("content")
-            except _RecordError as error:
-                yield self._bad(label, where, error)
-                continue
+        def rows_of(record, setting, category, subject):
+            uid = _field(record, "uid")
+            figures = record.get("images")
+            if figures is None:  # dev/test: one figure per record
+                figures = [{"image": record.get("image"), "caption": record.get("caption")}]
+            if not isinstance(figures, list):
+                raise _RecordError("field 'images' is not a list")
+            rows = []
             for figure in figures:
-                image = figure["image"]
-                caption = figure.get("caption")
+                image, caption = _field(figure, "image"), figure.get("caption")
                 figure_id = _stem(image)
-                yield {
+                rows.append(({
                     "id": f"{figure_id}-{_digest(category, subject, image)}",
                     "uid": uid,
                     "figure_id": figure_id,
                     "image": None,
                     "caption": caption if isinstance(caption, str) and caption.strip() else None,
-                    "abstract": abstract,
-                    "content": content,
+                    "abstract": record.get("abstract"),
+                    "content": record.get("content"),
                     "category": category,
                     "subject": subject,
-                }, image, f"{where} figure {image}"
+                }, image, f" figure {image}"))
+            return rows
+
+        return self._candidates(stream, label, False, selected, rows_of)
 
     def _chat_candidates(self, stream, label, selected):
-        for _, index, record in _iter_json_records(stream, label, nested=False, wanted=selected):
-            where = f"{index} (uid {record.get('uid')!r})"
-            try:
-                category, subject = _checked_category(record.get("category"), record.get("subject"))
-                if not self._keep(category, subject):
-                    continue
-                uid, image = _field(record, "uid"), _field(record, "image")
-                messages = _chat_messages(record.get("conversations"))
-            except _RecordError as error:
-                yield self._bad(label, where, error)
-                continue
+        def rows_of(record, setting, category, subject):
+            uid, image = _field(record, "uid"), _field(record, "image")
             figure_id = _stem(image)
-            yield {
+            return [({
                 "id": f"{figure_id}-{_digest(category, subject, image)}",
                 "uid": uid,
                 "figure_id": figure_id,
                 "images": None,
-                "messages": messages,
+                "messages": _chat_messages(record.get("conversations")),
                 "category": category,
                 "subject": subject,
-            }, image, where
+            }, image, "")]
+
+        return self._candidates(stream, label, False, selected, rows_of)
 
     def _rawdata_members(self):
         """Every article's <uid>_data.json (to know all the folders an article sits in), and the figures of the

@@ -130,6 +130,11 @@ def subject_label(row):
     return f"{row['subject']} ({row['category']})" if row["subject"] in _AMBIGUOUS else row["subject"]
 
 
+def _coverage(rows, missing):
+    return {"predicted": len(rows) - missing, "missing": missing,
+            "fraction": (len(rows) - missing) / len(rows) if rows else None}
+
+
 def score_mcq(rows, predictions):
     missing = _check_ids(rows, predictions)
     judged, unscorable, unparsed = [], 0, []
@@ -152,8 +157,7 @@ def score_mcq(rows, predictions):
     return {
         "task": "multiple-choice",
         "rows": len(rows),
-        "coverage": {"predicted": len(rows) - missing, "missing": missing,
-                     "fraction": (len(rows) - missing) / len(rows) if rows else None},
+        "coverage": _coverage(rows, missing),
         "unscorable": unscorable,
         "unparsed": {"count": len(unparsed), "examples": unparsed[:_EXAMPLES]},
         "overall": _accuracy([ok for _, ok in judged]),
@@ -235,8 +239,7 @@ def score_captioning(rows, predictions):
     return {
         "task": "captioning",
         "rows": len(rows),
-        "coverage": {"predicted": len(rows) - missing, "missing": missing,
-                     "fraction": (len(rows) - missing) / len(rows) if rows else None},
+        "coverage": _coverage(rows, missing),
         "unscorable": unscorable,
         "overall": caption_metrics([t for _, t in pairs], [r["caption"] for r, _ in pairs]),
         "by_category": by_category,
