@@ -158,3 +158,11 @@ def test_subject_filter_never_reads_other_folders(server):
     assert [row["uid"] for row in rows] == ["ncomms90007"]
     touched = _served_members(server, DUMMY / "rawdata.zip")
     assert touched and all(name.startswith("rawdata/Health sciences/Oncology/") for name in touched)
+
+
+def test_unzipped_folders_give_the_same_chat_and_articles(tmp_path, articles, chat):
+    for archive in ("benchmark", "rawdata"):
+        with zipfile.ZipFile(DUMMY / f"{archive}.zip") as z:
+            z.extractall(tmp_path)
+    assert rows_of(scifig.load("articles", split="train", streaming=True, data_dir=str(tmp_path))) == rows_of(articles)
+    assert rows_of(scifig.load("chat", split="train", streaming=True, data_dir=str(tmp_path))) == rows_of(chat["train"])
