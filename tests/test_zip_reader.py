@@ -1,0 +1,50 @@
+"""The in-place zip reader against the standard library, including the zip64 fields archives over 4 GB use."""
+
+import zipfile
+
+import pytest
+
+import scifig
+
+
+def _write(path, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, (data, method) in members.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data, compress_type=method)
+
+
+MEMBERS = {
+    f"top/dir/member_{n}.{'png' if n % 2 else 'json'}": (bytes(range(256)) * (n + 1),
+                                                          zipfile.ZIP_DEFLATED if n % 3 else zipfile.ZIP_STORED)
+    for n in range(12)
+}
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip", "zip64 fields"])
+def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64):
+    if zip64:
+        # Lowering the stdlib's limits makes it write the zip64 extra fields and end records that real archives
+        # over 4 GB or 65,535 members carry, in a file of a few kilobytes.
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 100)
+        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 5)
+    _write(tmp_path / "a.zip", MEMBERS)
+    monkeypatch.undo()
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert any(info.extra for info in archive.infolist()) == zip64
+    reader = scifig.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    assert len(reader.members) == len(MEMBERS)
+    for name, (data, _) in MEMBERS.items():
+        assert name in reader.members
+        assert reader.read(name) == data
+        with reader.open(name) as stream:
+            assert stream.read() == data
+
+
+def test_a_flipped_byte_fails_the_crc(tmp_path):
+    _write(tmp_path / "a.zip", {"x.json": (b"{}" * 500, zipfile.ZIP_STORED)})
+    raw = bytearray((tmp_path / "a.zip").read_bytes())
+    raw[100] ^= 0xFF
+    (tmp_path / "a.zip").write_bytes(bytes(raw))
+    reader = scifig.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    with pytest.raises(scifig.ScifigDataError, match="x.json is corrupt"):
+        reader.read("x.json")
