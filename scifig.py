@@ -897,7 +897,7 @@ class SciFigConfig(datasets.BuilderConfig):
     """BuilderConfig for scifig.
 
     Args:
-        task: "captioning", "mcq" or "pretraining".
+        task: "captioning", "mcq", "chat", "pretraining" or "articles".
         settings: for "mcq", the settings kept (a subset of SETTINGS).
         subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
         categories: keep only these categories.
@@ -1488,13 +1488,23 @@ def _code_hash():
         return hashlib.sha256(file.read()).hexdigest()[:16]
 
 
+def builder(name, data_dir=None, cache_dir=None, **config_kwargs):
+    """The SciFig builder for one config, as `load` drives it on datasets >= 4 (and as tools prepare it).
+
+    Its cache is keyed by this file's code hash, so an edited script never reuses a stale prepared dataset.
+    """
+    return SciFig(config_name=name, data_dir=data_dir, hash=_code_hash(), dataset_name="scifig", cache_dir=cache_dir,
+                  **config_kwargs)
+
+
 def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
     """What `load_dataset("scifig", name, ...)` returns, on every datasets line.
 
     On datasets < 4 it runs this file as a loading script; on >= 4, where scripts are gone, it drives the builder
     directly. `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
-    (subjects, categories, base_url, on_error).
+    (subjects, categories, base_url, on_error, http_timeout); a keyword given as None is left at its default.
     """
+    config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
     load_kwargs = {key: config_kwargs.pop(key) for key in ("cache_dir", "num_proc", "verification_mode")
                    if key in config_kwargs}
     if int(datasets.__version__.split(".")[0]) < 4:
@@ -1502,15 +1512,12 @@ def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
             __file__, name, split=split, streaming=streaming, data_dir=data_dir, trust_remote_code=True,
             **load_kwargs, **config_kwargs,
         )
-    builder = SciFig(
-        config_name=name, data_dir=data_dir, hash=_code_hash(), dataset_name="scifig",
-        cache_dir=load_kwargs.pop("cache_dir", None), **config_kwargs,
-    )
+    builder_ = builder(name, data_dir, load_kwargs.pop("cache_dir", None), **config_kwargs)
     if streaming:
-        return builder.as_streaming_dataset(split=split)
+        return builder_.as_streaming_dataset(split=split)
     # datasets >= 4 records download checksums only when this is set (3.6 did it for "all_checks" itself);
     # without it a changed upstream archive would pass verification unnoticed.
-    builder._record_checksums = str(load_kwargs.get("verification_mode")) in ("all_checks",
+    builder_._record_checksums = str(load_kwargs.get("verification_mode")) in ("all_checks",
                                                                              "VerificationMode.ALL_CHECKS")
-    builder.download_and_prepare(**load_kwargs)
-    return builder.as_dataset(split=split)
+    builder_.download_and_prepare(**load_kwargs)
+    return builder_.as_dataset(split=split)

@@ -46,8 +46,7 @@ def child_stream(config, split, data_dir=None, base_url=None, limit=None):
     import scifig
 
     started = time.perf_counter()
-    kwargs = {"base_url": base_url} if base_url else {}
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **kwargs)
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url)
     rows, first = 0, None
     for _ in stream:
         rows += 1
@@ -85,7 +84,7 @@ def child_prepare(config, data_dir, num_proc, cache_dir):
     import scifig
 
     started = time.perf_counter()
-    builder = scifig.SciFig(config_name=config, data_dir=data_dir, cache_dir=cache_dir, hash=scifig._code_hash())
+    builder = scifig.builder(config, data_dir, cache_dir)
     builder.download_and_prepare(num_proc=num_proc)
     rows = sum(split.num_examples for split in builder.info.splits.values())
     return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}

@@ -38,9 +38,7 @@ def _split_rows(config, split, stream):
 
 
 def audit_config(config, data_dir=None, base_url=None, **config_kwargs):
-    if base_url:
-        config_kwargs["base_url"] = base_url
-    streams = scifig.load(config, streaming=True, data_dir=data_dir, **config_kwargs)
+    streams = scifig.load(config, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     splits = {split: _split_rows(config, split, stream) for split, stream in streams.items()}
     report = {"rows": {split: len(rows) for split, rows in splits.items()}, "overlap": {}, "duplicate_ids": {}}
     for left, right in itertools.combinations(splits, 2):

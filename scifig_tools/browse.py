@@ -88,9 +88,7 @@ def browse(config, split, out, limit=None, data_dir=None, base_url=None, predict
         raise ValueError(f"browse shows {', '.join(SUPPORTED)}; not {config!r}")
     if only_errors and predictions is None:
         raise ValueError("only_errors needs predictions")
-    if base_url:
-        config_kwargs["base_url"] = base_url
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **config_kwargs)
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     image_columns = ["images"] if config == "pretraining" else ["image"]
     for column in image_columns:  # the page embeds the archive's own bytes: no decoding, no re-encoding
         feature = datasets.Sequence(datasets.Image(decode=False)) if column == "images" else datasets.Image(decode=False)

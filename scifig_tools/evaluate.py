@@ -40,9 +40,7 @@ def is_mcq(config):
 
 def references(config, split, data_dir=None, base_url=None, **config_kwargs):
     """The split's rows without images (they are not needed to score), as dicts in dataset order."""
-    if base_url:
-        config_kwargs["base_url"] = base_url
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **config_kwargs)
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     columns = ["id", "uid", "figure_id", "category", "subject"] + (
         ["setting", "options", "answer"] if is_mcq(config) else ["caption"])
     names = stream.features["category"].names

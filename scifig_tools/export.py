@@ -97,8 +97,7 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="
         raise ValueError(f"unknown configs {unknown}; valid: {', '.join(CONFIGS)}")
     report = {}
     for config in configs:
-        builder = scifig.SciFig(config_name=config, data_dir=data_dir, base_url=base_url, cache_dir=cache_dir,
-                                hash=scifig._code_hash())
+        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url)
         builder.download_and_prepare(num_proc=num_proc)
         for split, info in builder.info.splits.items():
             if not info.num_examples:  # nothing to publish (a filtered load can empty a split)

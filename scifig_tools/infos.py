@@ -45,7 +45,7 @@ def declared_info(config):
 
 def measured_info(config, data_dir, cache_dir=None, num_proc=None):
     """The builder's info after preparing `config` from the archives in data_dir."""
-    builder = scifig.SciFig(config_name=config, data_dir=data_dir, cache_dir=cache_dir, hash=scifig._code_hash())
+    builder = scifig.builder(config, data_dir, cache_dir)
     builder.download_and_prepare(num_proc=num_proc)
     info = builder.info
     checksums = {}

@@ -23,9 +23,7 @@ def describe(value, width=100):
 
 
 def preview(config, split, limit=3, data_dir=None, base_url=None, out=print, **config_kwargs):
-    if base_url:
-        config_kwargs["base_url"] = base_url
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, **config_kwargs)
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     out(f"scifig/{config} [{split}] features:")
     for name, feature in stream.features.items():
         out(f"  {name}: {feature}")

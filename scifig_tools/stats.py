@@ -34,9 +34,7 @@ def upstream_counts(path=SUMMARY):
 def counted(data_dir=None, base_url=None, **config_kwargs):
     """The same counts from a data source: every split of `captioning`, images not decoded."""
     figures, articles = collections.Counter(), collections.defaultdict(set)
-    if base_url:
-        config_kwargs["base_url"] = base_url
-    splits = scifig.load("captioning", streaming=True, data_dir=data_dir, **config_kwargs)
+    splits = scifig.load("captioning", streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     names = splits["train"].features["category"].names
     for split in splits.values():
         for row in split.cast_column("image", datasets.Image(decode=False)).select_columns(
