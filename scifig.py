@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 import zlib
 
 import datasets
@@ -980,10 +981,8 @@ class SciFig(datasets.GeneratorBasedBuilder):
         config, info = self.config, self.info
         if config.base_url and not config.data_dir and info.download_checksums:
             mirror = config.base_url.rstrip("/") + "/"
-            info.download_checksums = {
-                url.replace(_URLS[name].rsplit("/", 1)[0] + "/", mirror): checksum
-                for url, checksum in info.download_checksums.items() for name in _URLS if url == _URLS[name]
-            }
+            info.download_checksums = {mirror + url.rsplit("/", 1)[1]: checksum
+                                       for url, checksum in info.download_checksums.items() if url in _URLS.values()}
         if config.data_dir or config.subjects is not None or config.categories is not None:
             info.splits, info.download_checksums = None, None
             info.download_size = info.dataset_size = info.size_in_bytes = None
@@ -1040,7 +1039,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             location = self._archive_location(dl_manager, "rawdata")
             archive = self._open(location, self._rawdata_members(), "rawdata")
             # One shard per subject folder, in taxonomy order, so num_proc and n_shards spread the corpus.
-            folders = sorted({folders[0][:2] for folders in _article_folders(archive, self._keep).values()},
+            folders = sorted({folders[0][:2] for folders in _article_folders(archive, self._keep, (self._subjects, self._categories)).values()},
                              key=_folder_order)
             if not folders:
                 raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
@@ -1262,10 +1261,12 @@ class SciFig(datasets.GeneratorBasedBuilder):
 
     def _article_rows(self, location, shards):
         archive = self._open(location, self._rawdata_members(), "rawdata")
-        placement = _article_folders(archive, self._keep)
+        placement = _article_folders(archive, self._keep, (self._subjects, self._categories))
+        homes = collections.defaultdict(list)  # (category, subject) -> the articles whose row comes from there
+        for uid, folders in placement.items():
+            homes[folders[0][:2]].append(uid)
         for category, subject in shards:
-            mine = sorted(uid for uid, folders in placement.items() if folders[0][:2] == (category, subject))
-            for uid in mine:
+            for uid in sorted(homes[(category, subject)]):
                 folders = placement[uid]
                 prefix = folders[0][2]
                 member = f"{prefix}{category}/{subject}/{uid}/{uid}_data.json"
@@ -1378,9 +1379,23 @@ def _folder_order(folder):
     return CATEGORIES.index(category), subjects.index(subject) if subject in subjects else len(subjects), subject
 
 
-def _article_folders(archive, keep):
+_PLACEMENTS = weakref.WeakKeyDictionary()
+
+
+def _article_folders(archive, keep, filters):
     """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
-    first (the first is where its row comes from), then the rest, each group in taxonomy order."""
+    first (the first is where its row comes from), then the rest, each group in taxonomy order.
+
+    Worked out once per indexed archive and filters (`keep` applies `filters`): every shard of a split asks for
+    it, and the corpus has over a hundred thousand articles.
+    """
+    placements = _PLACEMENTS.setdefault(archive, {})
+    if filters not in placements:
+        placements[filters] = _place_articles(archive, keep)
+    return placements[filters]
+
+
+def _place_articles(archive, keep):
     every = collections.defaultdict(list)
     for name in archive.members:
         match = _RAWDATA_MEMBER.match(name)
