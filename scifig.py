@@ -13,12 +13,20 @@
 # limitations under the License.
 """scifig: the MMSci scientific-figure dataset (Nature Communications figures, 72 subjects in 5 categories).
 
-One builder serves figure captioning, multiple-choice figure/caption matching and interleaved article+figure
-pre-training documents, read in place out of the hosted MMSci archives (or a local copy, or a mirror).
+One builder serves figure captioning, multiple-choice figure/caption matching, chat-style instruction data,
+interleaved article+figure pre-training documents and the whole raw article corpus, read in place out of the
+hosted MMSci archives (or a local copy, or a mirror).
 
-This file must stand alone: `datasets` 3.6 runs it as a loading script, so it imports nothing from the rest of
-the project. Archives are never extracted: members are read by byte range, from a local zip, from an unzipped
-folder, or over HTTP with Range requests bounded by each member's extent.
+The file reads top to bottom:
+1. what the data is: taxonomy, features, one row function per task and the table of task recipes, the configs;
+2. where it lives: archive URLs and how a member is found whatever folder a zip adds;
+3. how each source is read: archives (local zip, HTTP zip, unzipped folder), JSON, pickles, figures, and the
+   small generator stages rows pass through;
+4. the builder, which looks its task's recipe up and composes those stages;
+5. the front doors: `builder()` and `load()`, the same call on every `datasets` line.
+
+It must stand alone: `datasets` 3.6 runs it as a loading script, so it imports nothing from the rest of the
+project. Archives are never extracted: members are read by byte range.
 """
 
 import array
@@ -26,8 +34,10 @@ import base64
 import collections
 import concurrent.futures
 import datetime
+import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -38,8 +48,8 @@ import sys
 import threading
 import time
 import warnings
-import weakref
 import zlib
+from typing import Callable, NamedTuple, Optional
 
 import datasets
 import ijson
@@ -49,8 +59,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+logger = datasets.logging.get_logger(__name__)
 
-_CITATION = """\
+
+# ========================================================================================= 1. what the data is
+
+CITATION = """\
 @inproceedings{li2025mmsci,
   title     = {{MMSci}: A Dataset for Graduate-Level Multi-Discipline Multimodal Scientific Understanding},
   author    = {Li, Zekun and Yang, Xianjun and Choi, Kyuri and Zhu, Wanrong and Hsieh, Ryan and Kim, HyeonJung
@@ -62,24 +76,19 @@ _CITATION = """\
 }
 """
 
-_DESCRIPTION = """\
+DESCRIPTION = """\
 MMSci: figures from peer-reviewed Nature Communications articles (72 subjects in 5 categories) that take
 graduate-level expertise to read -- schematics, microscopy, experimental plots. Configs: figure captioning
-(`captioning`), multiple-choice figure/caption matching (`mcq` and one config per setting), and interleaved
-article text + figures for continued pre-training (`pretraining`).
+(`captioning`), multiple-choice figure/caption matching (`mcq` and one config per setting), chat-style
+conversations about figures (`chat`), the raw article corpus (`articles`), and interleaved article text + figures
+for continued pre-training (`pretraining`).
 """
 
-_HOMEPAGE = "https://github.com/Leezekun/MMSci"
+HOMEPAGE = "https://github.com/Leezekun/MMSci"
 
-_LICENSE = "cc-by-4.0"
+LICENSE = "cc-by-4.0"
 
-_URLS = {
-    "benchmark": "https://mmsci.s3.amazonaws.com/benchmark.zip",
-    "pretraindata": "https://mmsci.s3.amazonaws.com/pretraindata.zip",
-    "rawdata": "https://mmsci.s3.amazonaws.com/rawdata.zip",
-}
-
-_VERSION = datasets.Version("1.0.0")
+VERSION = datasets.Version("1.0.0")
 
 # The upstream taxonomy (subjects.json), in upstream order. "Ecology" sits under two categories.
 TAXONOMY = {
@@ -115,18 +124,12 @@ SUBJECTS = sorted({subject for subjects in TAXONOMY.values() for subject in subj
 
 SETTINGS = ["fig2cap", "subfig2cap", "subcap2fig"]
 ANSWER_LETTERS = ["A", "B", "C", "D"]
+SPLITS = ["train", "validation", "test"]
 
-# Hub split name -> upstream folder name.
-SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
 
-_BENCHMARK_JSON = {
-    "captioning": "image_caption_generation_data.json",
-    "mcq": "image_caption_matching_data.json",
-    "chat": "image_caption_chat_data.json",  # train only
-}
-_CHAT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
-
-logger = datasets.logging.get_logger(__name__)
+def category_name(index):
+    """The category a `category` (or `categories`) class label stands for."""
+    return CATEGORIES[index]
 
 
 class ScifigDataError(ValueError):
@@ -138,9 +141,12 @@ class ScifigDataError(ValueError):
 ScifigDataError = getattr(sys.modules.get("scifig"), "ScifigDataError", ScifigDataError)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Features: declared once here; the card, the export and the tests read them from the builder.
-# --------------------------------------------------------------------------------------------------------------
+class RecordError(Exception):
+    """A problem with one record, raised by a row function; the builder adds where the record is and hands it to
+    the load's error policy (raise, or log, count and skip)."""
+
+
+# ---- features: declared once; the card, the export and the tests read them from here ----
 
 def _category_feature():
     return datasets.ClassLabel(names=CATEGORIES)
@@ -175,6 +181,30 @@ FEATURES = {
             "subject": datasets.Value("string"),
         }
     ),
+    # The layout TRL's SFTTrainer and transformers' chat templates take for vision models (as llava-instruct-mix-vsft).
+    # `messages` is a plain list of structs: datasets.Sequence of a dict would mean a dict of lists on every line.
+    "chat": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "figure_id": datasets.Value("string"),
+            "images": datasets.Sequence(datasets.Image()),
+            "messages": [
+                {
+                    "role": datasets.Value("string"),
+                    "content": [
+                        {
+                            "type": datasets.Value("string"),
+                            "text": datasets.Value("string"),
+                            "index": datasets.Value("int64"),
+                        }
+                    ],
+                }
+            ],
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
     "articles": datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -201,30 +231,6 @@ FEATURES = {
             ),
         }
     ),
-    # The layout TRL's SFTTrainer and transformers' chat templates take for vision models (as llava-instruct-mix-vsft).
-    # `messages` is a plain list of structs: datasets.Sequence of a dict would mean a dict of lists on every line.
-    "chat": datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "uid": datasets.Value("string"),
-            "figure_id": datasets.Value("string"),
-            "images": datasets.Sequence(datasets.Image()),
-            "messages": [
-                {
-                    "role": datasets.Value("string"),
-                    "content": [
-                        {
-                            "type": datasets.Value("string"),
-                            "text": datasets.Value("string"),
-                            "index": datasets.Value("int64"),
-                        }
-                    ],
-                }
-            ],
-            "category": _category_feature(),
-            "subject": datasets.Value("string"),
-        }
-    ),
     "pretraining": datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -239,9 +245,491 @@ FEATURES = {
 }
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Byte sources: a local file or an HTTP URL read by Range requests.
-# --------------------------------------------------------------------------------------------------------------
+# ---- checks shared by the row functions: each raises RecordError naming the field ----
+
+def _text(record, name):
+    """A required, non-empty string field."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected an object holding {name!r}, found {type(record).__name__}")
+    value = record.get(name)
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"field {name!r} is missing or not a non-empty string")
+    return value
+
+
+def _optional_text(record, name, blank_is_none=False):
+    """A string field that may be missing (None); with blank_is_none, an empty or blank string is None too."""
+    value = record.get(name)
+    if value is not None and not isinstance(value, str):
+        raise RecordError(f"field {name!r} is a {type(value).__name__}, not a string")
+    return None if blank_is_none and value is not None and not value.strip() else value
+
+
+def _list_of(record, name, kind, default=None):
+    """A list field whose items are all `kind` (str or dict); missing means `default`."""
+    value = record.get(name)
+    if value is None:
+        value = default
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise RecordError(f"field {name!r} is not a list of {'objects' if kind is dict else 'strings'}")
+    return value
+
+
+def _int32(value, what):
+    if not -2**31 <= value < 2**31:
+        raise RecordError(f"{what} {value} does not fit a 32-bit integer")
+    return value
+
+
+def benchmark_filing(record):
+    """(category, subject) a benchmark record is filed under, the category checked against the taxonomy."""
+    if not isinstance(record, dict):
+        raise RecordError(f"is a {type(record).__name__}, not an object")
+    category = record.get("category")
+    if not isinstance(category, str) or category not in TAXONOMY:
+        raise RecordError(f"unknown category {category!r}")
+    return category, _text(record, "subject")
+
+
+def pretraining_filing(document):
+    """(category, subject) from a pre-training document's '<Category>-<Subject>'."""
+    if not isinstance(document, dict):
+        raise RecordError(f"is a {type(document).__name__}, not a dict")
+    value = document.get("category")
+    if isinstance(value, str):
+        for category in CATEGORIES:
+            if value.startswith(category + "-") and len(value) > len(category) + 1:
+                return category, value[len(category) + 1:]
+    raise RecordError(f"field 'category' is {value!r}, not '<Category>-<Subject>' with a known category")
+
+
+def _figure_id(image):
+    base = image.rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def _digest(*parts):
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:8]
+
+
+_OPTION_MARK = re.compile(r"\n([A-Z]):[ \t]")
+
+
+def parse_mcq_prompt(prompt):
+    """Splits an upstream question into its stem and the four options, A-D in order.
+
+    Raises ValueError unless the text holds exactly the options A, B, C and D, each on its own line.
+    """
+    parts = _OPTION_MARK.split(prompt)
+    letters = parts[1::2]
+    if letters != ANSWER_LETTERS:
+        raise ValueError(f"expected options A, B, C, D on their own lines, found {letters or 'none'}")
+    stem, options = parts[0].strip(), [option.strip() for option in parts[2::2]]
+    if not stem or not all(options):
+        raise ValueError("the question stem or an option is empty")
+    return stem, options
+
+
+# ---- row functions: one upstream record (or article) in, its complete rows out ----
+#
+# Each takes the record and its Origin (where it sits; `origin.figure(name)` reads and checks a figure it names)
+# and yields finished rows, image and id included. A problem with the record raises RecordError.
+
+def captioning_rows(record, origin):
+    """One row per figure: train records list their figures under `images`, dev/test records hold one."""
+    category, subject = benchmark_filing(record)
+    uid = _text(record, "uid")
+    abstract, content = _optional_text(record, "abstract"), _optional_text(record, "content")
+    figures = record.get("images")
+    if figures is None:
+        figures = [{"image": record.get("image"), "caption": record.get("caption")}]
+    if not isinstance(figures, list):
+        raise RecordError("field 'images' is not a list")
+    for figure in figures:
+        image = _text(figure, "image")
+        figure_id = _figure_id(image)
+        yield {
+            "id": f"{figure_id}-{_digest(category, subject, image)}",
+            "uid": uid,
+            "figure_id": figure_id,
+            "image": origin.figure(image),
+            # withheld upstream where it is missing or blank
+            "caption": _optional_text(figure, "caption", blank_is_none=True),
+            "abstract": abstract,
+            "content": content,
+            "category": category,
+            "subject": subject,
+        }
+
+
+def mcq_rows(record, origin):
+    """One row per question; `origin.setting` says which of the file's three lists it came from."""
+    category, subject = benchmark_filing(record)
+    uid, image, prompt = _text(record, "uid"), _text(record, "image"), _text(record, "question")
+    try:
+        stem, options = parse_mcq_prompt(prompt)
+    except ValueError as error:
+        raise RecordError(f"question: {error}") from None
+    answer = record.get("answer")
+    if isinstance(answer, str) and answer in ANSWER_LETTERS:
+        answer = ANSWER_LETTERS.index(answer)
+    elif origin.split == "test":
+        answer = -1  # withheld upstream, whatever stands in for it
+    else:
+        raise RecordError(f"answer {answer!r} is not one of A-D")
+    figure_id = _figure_id(image)
+    yield {
+        "id": f"{SETTINGS[origin.setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
+        "uid": uid,
+        "figure_id": figure_id,
+        "image": origin.figure(image),
+        "setting": origin.setting,
+        "question": stem,
+        "options": options,
+        "answer": answer,
+        "prompt": prompt,
+        "category": category,
+        "subject": subject,
+    }
+
+
+_CHAT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
+
+
+def chat_rows(record, origin):
+    """One conversation about one figure; the first user turn carries the figure."""
+    category, subject = benchmark_filing(record)
+    uid, image = _text(record, "uid"), _text(record, "image")
+    conversations = record.get("conversations")
+    if not isinstance(conversations, list) or not conversations:
+        raise RecordError("field 'conversations' is missing or not a non-empty list")
+    messages = []
+    for turn, message in enumerate(conversations):
+        if not isinstance(message, dict) or not isinstance(message.get("from"), str) \
+                or message["from"] not in _CHAT_ROLES:
+            raise RecordError(f"conversations[{turn}] has no 'from' of human or assistant")
+        if not isinstance(message.get("value"), str):
+            raise RecordError(f"conversations[{turn}] has no text 'value'")
+        content = [{"type": "text", "text": message["value"], "index": None}]
+        if turn == 0:
+            if _CHAT_ROLES[message["from"]] != "user":
+                raise RecordError("the conversation does not start with a human turn")
+            content.insert(0, {"type": "image", "text": None, "index": 0})
+        messages.append({"role": _CHAT_ROLES[message["from"]], "content": content})
+    figure_id = _figure_id(image)
+    yield {
+        "id": f"{figure_id}-{_digest(category, subject, image)}",
+        "uid": uid,
+        "figure_id": figure_id,
+        "images": [origin.figure(image)],
+        "messages": messages,
+        "category": category,
+        "subject": subject,
+    }
+
+
+def pretraining_rows(document, origin):
+    """One mmc4 document, its figures (inline base64 JPEGs) placed just before the sentence each was matched to."""
+    category, subject = pretraining_filing(document)
+    url = _text(document, "url")
+    texts = _list_of(document, "text_list", str)
+    infos = _list_of(document, "image_info", dict, default=[])
+    before = collections.defaultdict(list)  # text index -> the images placed just before it
+    for position, info in enumerate(infos):
+        at = info.get("matched_text_index")
+        if type(at) is not int or not 0 <= at < len(texts):
+            raise RecordError(
+                f"image_info[{position}] matched_text_index {at!r} is outside text_list (length {len(texts)})"
+            )
+        name = info.get("image_name") if isinstance(info.get("image_name"), str) else f"image_{position}.jpg"
+        encoded = info.get("image_base64")
+        try:
+            data = base64.b64decode(encoded, validate=True) if isinstance(encoded, (str, bytes)) else b""
+        except ValueError as error:
+            raise RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
+        if not data:
+            raise RecordError(f"image_info[{position}] has no image_base64")
+        problem = figure_problem(data)
+        if problem:
+            raise RecordError(f"image_info[{position}] ({name}) {problem}")
+        before[at].append({"bytes": data, "path": name})
+    interleaved_texts, interleaved_images = [], []
+    for index, text in enumerate(texts):
+        for image in before.get(index, ()):
+            interleaved_texts.append(None)
+            interleaved_images.append(image)
+        interleaved_texts.append(text)
+        interleaved_images.append(None)
+    uid = url.rstrip("/").rsplit("/", 1)[-1]
+    yield {
+        "id": f"{uid}-{_digest(document['category'], url)}",
+        "uid": uid,
+        "url": url,
+        "texts": interleaved_texts,
+        "images": interleaved_images,
+        "category": category,
+        "subject": subject,
+    }
+
+
+class Article(NamedTuple):
+    """One rawdata article: its id and every folder it is filed in, (category, subject, prefix), its row's home
+    folder first. Category and subject come from the path only."""
+
+    uid: str
+    folders: list
+
+
+_FIGURE_CAPTION = re.compile(r"^\s*(?:Figure|Fig\.?)\s*(\d+)\s*[:.]\s*(.*)$", re.DOTALL)
+_NOT_FOUND = ("", "URL not found")
+
+
+def _optional_url(value):
+    return None if not isinstance(value, str) or value.strip() in _NOT_FOUND else value
+
+
+def article_rows(article, origin):
+    """One row per article: `<uid>_data.json` from its home folder, with every figure it lists."""
+    uid = article.uid
+    record = origin.json(f"{uid}_data.json")
+    if not isinstance(record, dict):
+        raise RecordError("the article JSON is not an object")
+    published = record.get("published_time")
+    try:
+        published = datetime.date.fromisoformat(published) if published else None
+    except (TypeError, ValueError):
+        raise RecordError(f"published_time {published!r} is not YYYY-MM-DD") from None
+    sections = _list_of(record, "sections", dict, default=[])
+    images = _list_of(record, "images", dict, default=[])
+    references = _list_of(record, "references", dict, default=[])
+    figures = {"number": [], "image": [], "title": [], "description": []}
+    for position, image in enumerate(images):
+        filename = _text(image, "image_filename")
+        caption = _optional_text(image, "caption") or ""
+        match = _FIGURE_CAPTION.match(caption)
+        if match:
+            number, title = int(match[1]), match[2].strip()
+        else:  # figure_<i>.png is 0-based; the printed number is i + 1
+            index = re.search(r"(\d+)", filename)
+            number, title = (int(index[1]) + 1 if index else position + 1), caption.strip()
+        figures["number"].append(_int32(number, f"figure {filename} number"))
+        figures["image"].append(filename)
+        figures["title"].append(title or None)
+        figures["description"].append(_optional_text(image, "description"))
+    figures["image"] = origin.figures(figures["image"])
+    numbers = []
+    for reference in references:
+        try:
+            numbers.append(_int32(int(reference.get("idx")), "reference idx"))
+        except (TypeError, ValueError, OverflowError):
+            raise RecordError(f"reference idx {reference.get('idx')!r} is not a number") from None
+    yield {
+        "id": uid,
+        "uid": uid,
+        "title": _text(record, "title"),
+        "abstract": _optional_text(record, "abstract"),
+        "published": published,
+        "url": f"https://www.nature.com/articles/{uid}",
+        "pdf_url": _optional_url(record.get("pdf_link")),
+        "review_pdf_url": _optional_url(record.get("review_pdf_link")),
+        "categories": [category for category, _, _ in article.folders],
+        "subjects": [subject for _, subject, _ in article.folders],
+        "sections": {"title": [_optional_text(s, "section") for s in sections],
+                     "content": [_optional_text(s, "content") for s in sections]},
+        "figures": figures,
+        "references": {"number": numbers, "title": [_optional_text(r, "title") for r in references],
+                       "url": [_optional_url(r.get("link")) for r in references]},
+    }
+
+
+# ---- the task recipes: what each task reads and how a record becomes rows ----
+
+class Recipe(NamedTuple):
+    """Everything task-specific, as data: the builder looks its task's recipe up and branches on nothing else."""
+
+    archive: str        # which hosted archive holds the source (a key of ARCHIVE_URLS)
+    splits: tuple       # the splits the task has
+    member: str         # the source member inside each split folder, or the members' pattern (see the reader)
+    reader: str         # how the source is read and cut into shards: a key of READERS
+    row: Callable       # (record, origin) -> the record's complete rows
+    filing: Optional[Callable]  # record -> (category, subject), checked before any figure is read; None: the
+                                # reader filters
+    ahead: int          # over HTTP, records built ahead on threads so figure requests overlap (about 32 figures)
+
+
+RECIPES = {
+    "captioning": Recipe("benchmark", tuple(SPLITS), "image_caption_generation_data.json", "json", captioning_rows,
+                         benchmark_filing, ahead=8),  # a train record holds ~5.6 figures
+    "mcq": Recipe("benchmark", tuple(SPLITS), "image_caption_matching_data.json", "json-by-setting", mcq_rows,
+                  benchmark_filing, ahead=32),
+    "chat": Recipe("benchmark", ("train",), "image_caption_chat_data.json", "json", chat_rows, benchmark_filing,
+                   ahead=32),
+    # figures travel inside the pickles: nothing to fetch
+    "pretraining": Recipe("pretraindata", ("train",), "shards/**/shard_<i>.pkl", "pickles", pretraining_rows,
+                          pretraining_filing, ahead=0),
+    # one article's figures are fetched together (Origin.figures); reading other articles ahead would delay the
+    # first row by their bytes
+    "articles": Recipe("rawdata", ("train",), "<Category>/<Subject>/<uid>/<uid>_data.json", "article-folders",
+                       article_rows, filing=None, ahead=0),
+}
+
+
+# ---- the configs ----
+
+class SciFigConfig(datasets.BuilderConfig):
+    """BuilderConfig for scifig.
+
+    Args:
+        task: a key of RECIPES: "captioning", "mcq", "chat", "pretraining" or "articles".
+        settings: for "mcq", the settings kept (names from SETTINGS, a list or one name).
+        subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
+        categories: keep only these categories.
+        base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
+        on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
+        http_timeout: seconds a read from a server may stall before it is retried (and, after five tries, fails).
+    """
+
+    def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
+                 on_error="raise", http_timeout=60, **kwargs):
+        kwargs.setdefault("version", VERSION)
+        super().__init__(**kwargs)
+        self.task = task
+        self.settings = settings
+        self.subjects = subjects
+        self.categories = categories
+        self.base_url = base_url
+        self.on_error = on_error
+        self.http_timeout = http_timeout
+
+
+CONFIGS = [
+    SciFigConfig(name="captioning", task="captioning",
+                 description="Figure captioning: one row per figure, with the article's abstract and text."),
+    SciFigConfig(name="mcq", task="mcq", settings=list(SETTINGS),
+                 description="Multiple-choice figure/caption matching, all three settings."),
+    SciFigConfig(name="mcq_fig2cap", task="mcq", settings=["fig2cap"],
+                 description="Multiple choice: which caption describes the whole figure."),
+    SciFigConfig(name="mcq_subfig2cap", task="mcq", settings=["subfig2cap"],
+                 description="Multiple choice: which caption describes sub-figure (x); distractors from the "
+                             "whole article."),
+    SciFigConfig(name="mcq_subcap2fig", task="mcq", settings=["subcap2fig"],
+                 description="Multiple choice: which caption describes sub-figure (x); distractors from the "
+                             "same figure."),
+    SciFigConfig(name="chat", task="chat",
+                 description="Multi-turn conversations about a figure's sub-figures (train only), as chat "
+                             "messages ready for instruction tuning."),
+    SciFigConfig(name="articles", task="articles",
+                 description="The whole raw corpus: one row per article, with its sections, figures and "
+                             "references, whatever subjects it is filed under."),
+    SciFigConfig(name="pretraining", task="pretraining",
+                 description="Interleaved article text and figures (OBELICS-style), for continued "
+                             "pre-training."),
+]
+CONFIG_NAMES = [config.name for config in CONFIGS]
+DEFAULT_CONFIG = "mcq"
+
+
+def task_of(config_name):
+    """The task (a key of RECIPES and FEATURES) a config name stands for."""
+    for config in CONFIGS:
+        if config.name == config_name:
+            return config.task
+    raise ValueError(f"unknown config {config_name!r}; valid configs: {', '.join(CONFIG_NAMES)}")
+
+
+def is_mcq(config_name):
+    """Whether a config is multiple choice (`mcq` or one of its per-setting configs)."""
+    return task_of(config_name) == "mcq"
+
+
+class Selection(NamedTuple):
+    """What one load keeps: the mcq settings (in upstream order) and, where given, subjects and categories."""
+
+    settings: tuple
+    subjects: Optional[frozenset]
+    categories: Optional[frozenset]
+
+    @classmethod
+    def of(cls, config):
+        """The config's choices, checked: an unknown name is a ValueError listing the valid ones."""
+        settings = _validated_names("settings", config.settings, SETTINGS) or frozenset(SETTINGS)
+        return cls(tuple(setting for setting in SETTINGS if setting in settings),
+                   _validated_names("subjects", config.subjects, SUBJECTS),
+                   _validated_names("categories", config.categories, CATEGORIES))
+
+    @property
+    def filtered(self):
+        return self.subjects is not None or self.categories is not None
+
+    def keeps(self, category, subject):
+        return (self.categories is None or category in self.categories) and (
+            self.subjects is None or subject in self.subjects)
+
+
+def _validated_names(kind, given, valid):
+    if given is None:
+        return None
+    names = [given] if isinstance(given, str) else list(given)
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ValueError(f"unknown {kind} {unknown}; valid {kind}: {', '.join(valid)}")
+    return frozenset(names)
+
+
+# ========================================================================================== 2. where it lives
+
+ARCHIVE_URLS = {
+    "benchmark": "https://mmsci.s3.amazonaws.com/benchmark.zip",
+    "pretraindata": "https://mmsci.s3.amazonaws.com/pretraindata.zip",
+    "rawdata": "https://mmsci.s3.amazonaws.com/rawdata.zip",
+}
+
+# Hub split name -> the upstream folder inside benchmark.zip.
+SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
+
+
+def is_url(location):
+    return location.startswith(("http://", "https://"))
+
+
+def archive_location(archive, config, dl_manager):
+    """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL."""
+    if config.data_dir:
+        data_dir = os.path.abspath(os.path.expanduser(config.data_dir))
+        for candidate in (f"{data_dir}{os.sep}{archive}", f"{data_dir}{os.sep}{archive}.zip"):
+            if os.path.exists(candidate):
+                return candidate
+        raise FileNotFoundError(f"data_dir {data_dir} holds neither {archive}.zip nor an unzipped {archive}/ folder")
+    url = f"{config.base_url.rstrip('/')}/{archive}.zip" if config.base_url else ARCHIVE_URLS[archive]
+    if dl_manager.is_streaming:
+        return url  # read member by member with Range requests
+    return dl_manager.download(url)  # cached and checksummed, then read in place
+
+
+def archive_label(location, archive):
+    """How errors name an archive: the file or URL, and the archive's own name when it is a download cache."""
+    return location if location.rstrip("/").split("/")[-1].startswith(archive) else f"{archive}.zip ({location})"
+
+
+def find_member(archive, suffix):
+    """The member whose name is `suffix` under whatever top-level folder the archive adds."""
+    matches = sorted((name for name in archive.names() if name == suffix or name.endswith("/" + suffix)), key=len)
+    if not matches:
+        raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
+    return matches[0]
+
+
+# ================================================================================== 3. how each source is read
+
+# ---- byte sources: a local file, or an HTTP URL read by Range requests ----
+
+def _checked_range(label, size, start, length):
+    if start < 0 or length < 0 or start + length > size:
+        raise ScifigDataError(
+            f"{label}: wanted bytes {start}-{start + length - 1} but the archive is {size} bytes; "
+            "the archive is truncated or its directory is corrupt"
+        )
+
 
 class _LocalBytes:
     """A local file read with pread, so prefetch threads never share a file position."""
@@ -252,13 +740,8 @@ class _LocalBytes:
         self.size = os.fstat(self._file.fileno()).st_size
 
     def read(self, start, length):
-        data = os.pread(self._file.fileno(), length, start)
-        if len(data) != length:
-            raise ScifigDataError(
-                f"{self.label}: wanted bytes {start}-{start + length - 1} but the file ends at {self.size}; "
-                "the archive is truncated"
-            )
-        return data
+        _checked_range(self.label, self.size, start, length)
+        return os.pread(self._file.fileno(), length, start)
 
 
 _HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
@@ -301,24 +784,21 @@ class _HttpBytes:
         return session
 
     def read(self, start, length):
-        if length <= 0:
+        _checked_range(self.label, self.size, start, length)
+        if length == 0:
             return b""
-        if start + length > self.size:
-            raise ScifigDataError(
-                f"{self.label}: wanted bytes {start}-{start + length - 1} but the archive is {self.size} bytes; "
-                "the archive is truncated"
-            )
+        last = start + length - 1
         parts, got = [], 0
         for attempt in range(_HTTP_ATTEMPTS):
             begin = start + got
-            headers = {"Range": f"bytes={begin}-{start + length - 1}", "Accept-Encoding": "identity"}
+            headers = {"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"}
             try:
                 with self._session().get(self._url, headers=headers, stream=True, timeout=self._timeout) as r:
                     r.raise_for_status()
                     if r.status_code != 206:
                         raise ScifigDataError(
                             f"{self.label}: the server does not honour Range requests (asked for bytes "
-                            f"{begin}-{start + length - 1}, got HTTP {r.status_code}); scifig reads archives by "
+                            f"{begin}-{last}, got HTTP {r.status_code}); scifig reads archives by "
                             "range and will not download a whole archive to read one member"
                         )
                     for chunk in r.iter_content(chunk_size=1 << 20):
@@ -328,33 +808,37 @@ class _HttpBytes:
                 # A dropped or stalled body: keep what arrived and ask for the rest, after a pause.
                 if attempt == _HTTP_ATTEMPTS - 1:
                     raise ScifigDataError(
-                        f"{self.label}: bytes {start}-{start + length - 1} could not be read after "
-                        f"{_HTTP_ATTEMPTS} attempts: {error}"
+                        f"{self.label}: bytes {start}-{last} could not be read after {_HTTP_ATTEMPTS} attempts: "
+                        f"{error}"
                     ) from error
                 logger.warning("%s: retrying a range read after %s", self.label, error)
                 time.sleep(min(8.0, 0.25 * 2 ** attempt))
                 continue
             except requests.RequestException as error:  # an HTTP error status, after urllib3's own retries
-                raise ScifigDataError(f"{self.label}: bytes {start}-{start + length - 1}: {error}") from error
+                raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error}") from error
             if got >= length:
                 break
         data = b"".join(parts)
         if len(data) != length:
-            raise ScifigDataError(
-                f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}"
-            )
+            raise ScifigDataError(f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}")
         return data
 
 
-def _open_bytes(location, timeout=60):
-    if location.startswith(("http://", "https://")):
-        return _HttpBytes(location, timeout)
-    return _LocalBytes(location)
+# ---- archives: one interface over a zip (local or HTTP) and an unzipped folder ----
+#
+#   label            how errors name the archive
+#   remote           whether reads go over the network (then figures are fetched ahead on threads)
+#   names()          the members other than figures (JSON, pickles, text), where layouts are discovered
+#   name in archive  whether a member (figures included) is there
+#   read(name)       a member's bytes, verified against the zip's stored checksum
+#   open(name)       a member as a stream, verified as it is read; memory stays flat however large it is
+
+_FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Zip archives read in place: only the central directory and the members a split needs.
-# --------------------------------------------------------------------------------------------------------------
+def is_figure(name):
+    return name.lower().endswith(_FIGURE_SUFFIXES)
+
 
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -364,30 +848,52 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _STORED, _DEFLATED = 0, 8
 _CHUNK = 1 << 20
 
-# name -> (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length
-# in the central directory: the local header's is usually the same, so one request reads header and data)
+# (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length in the
+# central directory: the local header's is usually the same, so one request reads header and data)
 _Member = collections.namedtuple("_Member", "offset method csize size crc extra")
+
+
+class _Stored:
+    eof = True
+
+    def decompress(self, data):
+        return data
+
+
+def _decompressor(label, name, method):
+    if method == _STORED:
+        return _Stored()
+    if method == _DEFLATED:
+        return zlib.decompressobj(-15)
+    raise ScifigDataError(f"{label}: member {name} uses unsupported compression method {method}")
+
+
+def _check_member(label, name, member, size, crc):
+    """A member's bytes against its central directory entry (crc None: the content carries its own checks)."""
+    if size != member.size or (crc is not None and crc != member.crc):
+        raise ScifigDataError(f"{label}: member {name} is corrupt (size or CRC-32 mismatch)")
 
 
 class ZipArchive:
     """The members of one zip that `keep(name)` selects, read by range from a local file or a URL."""
 
     def __init__(self, location, keep, label=None, timeout=60):
-        self.source = _open_bytes(location, timeout)
+        self._bytes = _HttpBytes(location, timeout) if is_url(location) else _LocalBytes(location)
         self.label = label or location
-        self.members = self._read_central_directory(keep)
+        self.remote = is_url(location)
+        self._members = self._read_central_directory(keep)
 
     def _read_central_directory(self, keep):
-        size = self.source.size
+        size = self._bytes.size
         if size < _EOCD.size:
             raise ScifigDataError(f"{self.label}: {size} bytes is too small to be a zip archive")
         # The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look there last.
         for tail_len in (min(size, 1024), min(size, _EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)):
-            tail = self.source.read(size - tail_len, tail_len)
+            tail = self._bytes.read(size - tail_len, tail_len)
             at = tail.rfind(b"PK\x05\x06")
-            if at >= 0:
+            if at >= 0 and at + _EOCD.size <= len(tail):
                 break
-        if at < 0:
+        else:
             raise ScifigDataError(
                 f"{self.label}: no end-of-central-directory record; the archive is truncated or not a zip"
             )
@@ -395,7 +901,9 @@ class ZipArchive:
         locator_at = at - _EOCD64_LOCATOR.size
         if locator_at >= 0 and tail[locator_at:locator_at + 4] == b"PK\x06\x07":
             _, _, eocd64_offset, _ = _EOCD64_LOCATOR.unpack_from(tail, locator_at)
-            record = self.source.read(eocd64_offset, _EOCD64.size)
+            if eocd64_offset + _EOCD64.size > size:
+                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
+            record = self._bytes.read(eocd64_offset, _EOCD64.size)
             if record[:4] != b"PK\x06\x06":
                 raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
             _, _, _, _, _, _, _, count, cd_size, cd_offset = _EOCD64.unpack(record)
@@ -405,7 +913,7 @@ class ZipArchive:
                 f"{size} bytes; the archive is truncated"
             )
         members = _MemberTable()
-        entries = _CentralDirectory(self.source, self.label, cd_offset, cd_size)
+        entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
         for index in range(count):
             header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
             if header[0] != b"PK\x01\x02":
@@ -414,78 +922,76 @@ class ZipArchive:
             name_len, extra_len, comment_len, offset = header[12], header[13], header[14], header[18]
             raw_name, extra = entries.take(name_len), entries.take(extra_len)
             entries.take(comment_len)
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             if name.endswith("/") or not keep(name):
                 continue
             if 0xFFFFFFFF in (csize, usize, offset):
                 usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             if flags & 0x1:
                 raise ScifigDataError(f"{self.label}: member {name} is encrypted")
+            if offset + _LOCAL.size + csize > size:
+                raise ScifigDataError(
+                    f"{self.label}: member {name} ends past the archive's {size} bytes; the archive is truncated "
+                    "or its central directory is corrupt"
+                )
             members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
         members.freeze()
         return members
 
-    def __contains__(self, name):
-        return name in self.members
+    def names(self):
+        return iter(self._members)
 
-    def _data_extent(self, name, head):
-        member = self.members[name]
+    def __contains__(self, name):
+        return name in self._members
+
+    def _data_start(self, name, member, head):
+        """Where a member's data begins, after its local header (whose own name is checked)."""
         if head[:4] != b"PK\x03\x04":
             raise ScifigDataError(f"{self.label}: member {name} has no local header at byte {member.offset}")
         fields = _LOCAL.unpack_from(head)
         stored = head[_LOCAL.size:_LOCAL.size + fields[10]]
-        if len(stored) == fields[10] and stored.decode("utf-8" if fields[3] & 0x800 else "cp437") != name:
-            raise ScifigDataError(f"{self.label}: the local header at byte {member.offset} names {stored!r}, not {name}")
+        if len(stored) == fields[10] and stored.decode("utf-8" if fields[3] & 0x800 else "cp437", "replace") != name:
+            raise ScifigDataError(
+                f"{self.label}: the local header at byte {member.offset} names {stored!r}, not {name}")
         return member.offset + _LOCAL.size + fields[10] + fields[11]
 
-    def read(self, name, crc=True):
-        """The uncompressed bytes of one member, CRC-checked unless the caller checks the content itself, in one
-        range request where possible."""
-        member = self.members[name]
+    def read(self, name):
+        """A member's bytes, in one range request where possible.
+
+        PNG figures skip the zip's CRC-32: every figure scifig reads goes through figure_problem, whose PNG
+        verify() checks each chunk's own CRC-32 over the same bytes (the zip's check is ~1% of streaming time).
+        """
+        member = self._members[name]
         guess = _LOCAL.size + len(name.encode("utf-8")) + member.extra
-        span = min(guess + member.csize, self.source.size - member.offset)
-        blob = self.source.read(member.offset, span)
-        data_start = self._data_extent(name, blob) - member.offset
+        blob = self._bytes.read(member.offset, min(guess + member.csize, self._bytes.size - member.offset))
+        data_start = self._data_start(name, member, blob) - member.offset
         if data_start + member.csize > len(blob):
-            blob += self.source.read(member.offset + len(blob), data_start + member.csize - len(blob))
-        data = self._inflate(name, blob[data_start: data_start + member.csize])
-        return self._check(name, data) if crc else data
-
-    def _inflate(self, name, raw):
-        method = self.members[name].method
-        if method == _STORED:
-            return raw
-        if method == _DEFLATED:
-            try:
-                return zlib.decompress(raw, -15)
-            except zlib.error as error:
-                raise ScifigDataError(f"{self.label}: member {name} is corrupt: {error}") from error
-        raise ScifigDataError(f"{self.label}: member {name} uses unsupported compression method {method}")
-
-    def _check(self, name, data):
-        member = self.members[name]
-        if len(data) != member.size or zlib.crc32(data) != member.crc:
-            raise ScifigDataError(f"{self.label}: member {name} is corrupt (size or CRC-32 mismatch)")
+            blob += self._bytes.read(member.offset + len(blob), data_start + member.csize - len(blob))
+        raw = blob[data_start: data_start + member.csize]
+        try:
+            data = _decompressor(self.label, name, member.method).decompress(raw)
+        except zlib.error as error:
+            raise ScifigDataError(f"{self.label}: member {name} is corrupt: {error}") from error
+        _check_member(self.label, name, member, len(data),
+                      None if name.lower().endswith(".png") else zlib.crc32(data))
         return data
 
     def open(self, name):
-        """A streaming reader over one member: memory stays flat however large the member is."""
-        member = self.members[name]
-        head = self.source.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
-                                                   self.source.size - member.offset))
-        start = self._data_extent(name, head)
-        return io.BufferedReader(_MemberStream(self, name, start), buffer_size=_CHUNK)
+        member = self._members[name]
+        head = self._bytes.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
+                                                   self._bytes.size - member.offset))
+        start = self._data_start(name, member, head)
+        return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_CHUNK)
 
 
 class _MemberTable:
     """Zip members by name, in ~40 bytes each for figures: a split can need hundreds of thousands of them.
 
     Figures are kept only as (hash of name, extent) in sorted numpy columns; other members (JSON, pickles) also
-    by name, so they can be listed. The local header's own name is checked on every read (ZipArchive.read), so a
-    hash collision is caught, not served.
+    by name, so they can be listed. The local header's own name is checked on every read, so a hash collision is
+    caught, not served.
     """
 
-    _BULK = (".png", ".jpg", ".jpeg")
     _COLUMNS = (("offset", "q"), ("method", "H"), ("csize", "q"), ("size", "q"), ("crc", "L"), ("extra", "H"))
 
     def __init__(self):
@@ -494,7 +1000,7 @@ class _MemberTable:
         self._columns = {field: array.array(code) for field, code in self._COLUMNS}
 
     def add(self, name, member):
-        if not name.lower().endswith(self._BULK):
+        if not is_figure(name):
             self._listed[name] = member
             return
         self._hashes.append(hash(name))
@@ -502,7 +1008,7 @@ class _MemberTable:
             self._columns[field].append(getattr(member, field))
 
     def freeze(self):
-        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, numpy.int64)
+        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, "int64")
         order = numpy.argsort(hashes, kind="stable")
         self._hashes = hashes[order]
         self._columns = {field: numpy.frombuffer(column, dtype=column.typecode)[order] if len(column) else
@@ -528,9 +1034,6 @@ class _MemberTable:
         """The listed (non-figure) member names."""
         return iter(self._listed)
 
-    def __len__(self):
-        return len(self._listed) + len(self._hashes)
-
 
 class _CentralDirectory:
     """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
@@ -553,16 +1056,18 @@ class _CentralDirectory:
 
 
 def _zip64_sizes(extra, usize, csize, offset):
+    """The real sizes and offset from a zip64 extra field, for those the central directory marks 0xFFFFFFFF."""
     at = 0
     while at + 4 <= len(extra):
         tag, length = struct.unpack_from("<2H", extra, at)
         if tag == 0x0001:
-            values = list(struct.unpack_from(f"<{length // 8}Q", extra, at + 4))
-            if usize == 0xFFFFFFFF:
+            body = extra[at + 4: at + 4 + length]
+            values = list(struct.unpack_from(f"<{len(body) // 8}Q", body))
+            if usize == 0xFFFFFFFF and values:
                 usize = values.pop(0)
-            if csize == 0xFFFFFFFF:
+            if csize == 0xFFFFFFFF and values:
                 csize = values.pop(0)
-            if offset == 0xFFFFFFFF:
+            if offset == 0xFFFFFFFF and values:
                 offset = values.pop(0)
             break
         at += 4 + length
@@ -572,38 +1077,31 @@ def _zip64_sizes(extra, usize, csize, offset):
 class _MemberStream(io.RawIOBase):
     """Reads one zip member's compressed extent in chunks, inflating and CRC-checking as it goes."""
 
-    def __init__(self, archive, name, data_start):
-        self._archive, self._name = archive, name
-        self._member = archive.members[name]
-        self._position, self._end = data_start, data_start + self._member.csize
-        self._inflater = zlib.decompressobj(-15) if self._member.method == _DEFLATED else None
-        if self._member.method not in (_STORED, _DEFLATED):
-            raise ScifigDataError(
-                f"{archive.label}: member {name} uses unsupported compression method {self._member.method}"
-            )
+    def __init__(self, archive, name, member, data_start):
+        self._archive, self._name, self._member = archive, name, member
+        self._position, self._end = data_start, data_start + member.csize
+        self._inflater = _decompressor(archive.label, name, member.method)
         self._pending, self._crc, self._produced = b"", 0, 0
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
+        label = self._archive.label
         while not self._pending and self._position < self._end:
             length = min(_CHUNK, self._end - self._position)
-            raw = self._archive.source.read(self._position, length)
+            raw = self._archive._bytes.read(self._position, length)
             self._position += length
             try:
-                self._pending = self._inflater.decompress(raw) if self._inflater else raw
+                self._pending = self._inflater.decompress(raw)
             except zlib.error as error:
-                raise ScifigDataError(f"{self._archive.label}: member {self._name} is corrupt: {error}") from error
+                raise ScifigDataError(f"{label}: member {self._name} is corrupt: {error}") from error
             self._crc = zlib.crc32(self._pending, self._crc)
             self._produced += len(self._pending)
         if not self._pending:
-            if self._inflater is not None and not self._inflater.eof and self._member.csize:
-                raise ScifigDataError(f"{self._archive.label}: member {self._name} ends mid-stream")
-            if self._produced != self._member.size or self._crc != self._member.crc:
-                raise ScifigDataError(
-                    f"{self._archive.label}: member {self._name} is corrupt (size or CRC-32 mismatch)"
-                )
+            if not self._inflater.eof and self._member.csize:
+                raise ScifigDataError(f"{label}: member {self._name} ends mid-stream")
+            _check_member(label, self._name, self._member, self._produced, self._crc)
             return 0
         count = min(len(buffer), len(self._pending))
         buffer[:count] = self._pending[:count]
@@ -612,105 +1110,83 @@ class _MemberStream(io.RawIOBase):
 
 
 class FolderArchive:
-    """An archive already unzipped: the same interface as ZipArchive over plain files."""
+    """An archive already unzipped: the same interface as ZipArchive over plain files (which store no checksum)."""
+
+    remote = False
 
     def __init__(self, root, keep, label=None):
-        self.root = root
         self.label = label or root
-        self.members = {}
+        self._paths = {}
         for folder, subfolders, files in os.walk(root):
             subfolders.sort()
             relative = folder[len(root):].strip(os.sep).replace(os.sep, "/")
-            for file in files:
+            for file in sorted(files):
                 name = f"{relative}/{file}" if relative else file
                 if keep(name):
-                    self.members[name] = f"{folder}{os.sep}{file}"
+                    self._paths[name] = f"{folder}{os.sep}{file}"
+
+    def names(self):
+        return (name for name in self._paths if not is_figure(name))
 
     def __contains__(self, name):
-        return name in self.members
+        return name in self._paths
 
-    def read(self, name, crc=True):  # a plain file has no stored checksum
-        with io.open(self.members[name], "rb") as file:
+    def read(self, name):
+        with io.open(self._paths[name], "rb") as file:
             return file.read()
 
     def open(self, name):
-        return io.open(self.members[name], "rb")
+        return io.open(self._paths[name], "rb")
 
 
-_ARCHIVE_CACHE = collections.OrderedDict()
-_ARCHIVE_CACHE_LOCK = threading.Lock()
+_CACHE = collections.OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
-def open_archive(location, keep_pattern, label=None, timeout=60):
-    """A zip or unzipped folder, indexed for the member names matching `keep_pattern` (a regex).
-
-    Indexes are cached per process: every shard of a split reuses one central-directory read.
-    """
-    key = (location, keep_pattern, timeout)
-    with _ARCHIVE_CACHE_LOCK:
-        if key in _ARCHIVE_CACHE:
-            _ARCHIVE_CACHE.move_to_end(key)
-            return _ARCHIVE_CACHE[key]
-    keep = re.compile(keep_pattern).search
-    # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in this module when streaming.
-    if not location.startswith(("http://", "https://")) and stat.S_ISDIR(os.stat(location).st_mode):
-        archive = FolderArchive(location, lambda name: keep(name) is not None, label)
-    else:
-        archive = ZipArchive(location, lambda name: keep(name) is not None, label, timeout)
-    with _ARCHIVE_CACHE_LOCK:
-        _ARCHIVE_CACHE[key] = archive
-        while len(_ARCHIVE_CACHE) > 4:
-            _ARCHIVE_CACHE.popitem(last=False)
-    return archive
+def _cached(key, make, keep=8):
+    """One small per-process cache for what every shard of a split would otherwise redo: indexed archives (one
+    central-directory read each) and where each article is filed."""
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    value = make()
+    with _CACHE_LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > keep:
+            _CACHE.popitem(last=False)
+    return value
 
 
-def _find_member(archive, suffix):
-    """The member whose name is `suffix` under whatever top-level folder the archive adds."""
-    matches = sorted(
-        (name for name in archive.members if name == suffix or name.endswith("/" + suffix)), key=len
-    )
-    if not matches:
-        raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
-    return matches[0]
+def open_archive(location, members, label=None, timeout=60):
+    """A zip (local or URL) or unzipped folder, indexed for the member names matching the regex `members`."""
+    def make():
+        wanted = re.compile(members).search
+        # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in this module when streaming.
+        if not is_url(location) and stat.S_ISDIR(os.stat(location).st_mode):
+            archive = FolderArchive(location, lambda name: wanted(name) is not None, label)
+        else:
+            archive = ZipArchive(location, lambda name: wanted(name) is not None, label, timeout)
+        archive.key = (location, members, timeout)
+        return archive
+
+    return _cached(("archive", location, members, timeout), make)
 
 
-def _prefetched(archive, items, name_of, depth=32, workers=8):
-    """Yields (item, bytes of figure member name_of(item), or None where it has none or the archive lacks it), in
-    order. Over HTTP the members are fetched `depth` items ahead on a thread pool, so request latency overlaps.
+class Source(NamedTuple):
+    """One archive of a load, wherever it is (local zip or folder, URL), opened per member pattern on demand."""
 
-    Every figure read here goes through _image_problem, whose PNG verify() checks each chunk's own CRC-32: the
-    zip's CRC over the same bytes is skipped for PNGs (it is ~1% of streaming time).
-    """
-    def fetch(item):
-        name = name_of(item)
-        if name is None or name not in archive:
-            return None
-        return archive.read(name, crc=not name.lower().endswith(".png"))
+    archive: str    # its name, a key of ARCHIVE_URLS
+    location: str
+    timeout: float
 
-    if not isinstance(archive, ZipArchive) or not isinstance(archive.source, _HttpBytes):
-        for item in items:
-            yield item, fetch(item)
-        return
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
-    try:
-        window = collections.deque()
-        for item in items:
-            window.append((item, pool.submit(fetch, item)))
-            if len(window) > depth:
-                ready, future = window.popleft()
-                yield ready, future.result()
-        while window:
-            ready, future = window.popleft()
-            yield ready, future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    def open(self, members):
+        return open_archive(self.location, members, archive_label(self.location, self.archive), self.timeout)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Record parsing: upstream JSON and pickles to rows.
-# --------------------------------------------------------------------------------------------------------------
+# ---- records: JSON, pickles, article folders ----
 
-def _iter_json_records(stream, label, nested, wanted=None):
+def json_records(stream, label, nested, wanted=None):
     """Yields (outer index or -1, index, record) from a JSON list of objects (or, nested, of lists of objects).
 
     Parsed incrementally with ijson: memory stays flat however large the file. Records for which
@@ -763,8 +1239,7 @@ def _iter_json_records(stream, label, nested, wanted=None):
         raise ScifigDataError(f"{label}: not UTF-8 after record {index}: {error}") from error
     if nested and outer + 1 != len(SETTINGS):
         raise ScifigDataError(
-            f"{label}: expected a list of {len(SETTINGS)} lists (one per setting), found {outer + 1}"
-        )
+            f"{label}: expected a list of {len(SETTINGS)} lists (one per setting), found {outer + 1}")
 
 
 def _json_kind(event):
@@ -775,74 +1250,24 @@ def _in_setting(nested, outer):
     return f" of setting {outer} ({SETTINGS[outer]})" if nested and 0 <= outer < len(SETTINGS) else ""
 
 
-_OPTION_MARK = re.compile(r"\n([A-Z]):[ \t]")
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
 
 
-def parse_mcq_prompt(prompt):
-    """Splits an upstream question into its stem and the four options, A-D in order.
-
-    Raises ValueError unless the text holds exactly the options A, B, C and D, each on its own line.
-    """
-    parts = _OPTION_MARK.split(prompt)
-    letters = parts[1::2]
-    if letters != ANSWER_LETTERS:
-        raise ValueError(f"expected options A, B, C, D on their own lines, found {letters or 'none'}")
-    stem, options = parts[0].strip(), [option.strip() for option in parts[2::2]]
-    if not stem or not all(options):
-        raise ValueError("the question stem or an option is empty")
-    return stem, options
+def load_plain_pickle(data, label):
+    try:
+        return _PlainDataUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+        raise ScifigDataError(f"{label}: {error}") from error
 
 
-class _RecordError(Exception):
-    """A problem with one record; the generator adds the archive, member and record to the message."""
-
-
-def _field(record, name):
-    if not isinstance(record, dict):
-        raise _RecordError(f"expected an object holding {name!r}, found {type(record).__name__}")
-    value = record.get(name)
-    if not isinstance(value, str) or not value:
-        raise _RecordError(f"field {name!r} is missing or not a non-empty string")
-    return value
-
-
-def _checked_category(category, subject):
-    if category not in TAXONOMY:
-        raise _RecordError(f"unknown category {category!r}")
-    if not isinstance(subject, str) or not subject:
-        raise _RecordError("field 'subject' is missing or not a non-empty string")
-    return category, subject
-
-
-def _stem(filename):
-    base = filename.rsplit("/", 1)[-1]
-    return base.rsplit(".", 1)[0] if "." in base else base
-
-
-def _digest(*parts):
-    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:8]
-
-
-def _chat_messages(conversations):
-    """Upstream human/assistant turns as chat messages; the first user turn carries the figure."""
-    if not isinstance(conversations, list) or not conversations:
-        raise _RecordError("field 'conversations' is missing or not a non-empty list")
-    messages = []
-    for turn, message in enumerate(conversations):
-        if not isinstance(message, dict) or message.get("from") not in _CHAT_ROLES:
-            raise _RecordError(f"conversations[{turn}] has no 'from' of human or assistant")
-        if not isinstance(message.get("value"), str):
-            raise _RecordError(f"conversations[{turn}] has no text 'value'")
-        content = [{"type": "text", "text": message["value"], "index": None}]
-        if turn == 0:
-            if _CHAT_ROLES[message["from"]] != "user":
-                raise _RecordError("the conversation does not start with a human turn")
-            content.insert(0, {"type": "image", "text": None, "index": 0})
-        messages.append({"role": _CHAT_ROLES[message["from"]], "content": content})
-    return messages
-
-
-def _image_problem(data):
+def figure_problem(data):
     """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
 
     Checked once while reading, so a bad figure is named with its member and record instead of failing later
@@ -864,111 +1289,311 @@ def _image_problem(data):
     return None
 
 
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
+class Origin(NamedTuple):
+    """Where one upstream record sits, as errors name it, and the archive folder its figures are named in."""
 
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
+    archive: object       # the archive the record was read from
+    member: str           # the member holding it
+    index: int            # its position in that member (or shard)
+    key: str              # how it names itself: "uid 'ncomms1'", "url '...'"
+    split: str = "train"
+    setting: int = -1     # mcq: which of the member's three lists
+    folder: str = ""      # the folder the names it holds (figures, files) are relative to
 
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
+    def __str__(self):
+        setting = f" of setting {SETTINGS[self.setting]}" if self.setting >= 0 else ""
+        return f"{self.archive.label}:{self.member}: record {self.index}{setting} ({self.key})"
+
+    def error(self, problem):
+        return ScifigDataError(f"{self}: {problem}")
+
+    def figure(self, name):
+        """A figure the record names, as {bytes, path}, checked to be a readable image."""
+        member = self.folder + name
+        if member not in self.archive:
+            raise RecordError(f"figure {member} is not in the archive")
+        data = self.archive.read(member)
+        problem = figure_problem(data)
+        if problem:
+            raise RecordError(f"figure {member} {problem}")
+        return {"bytes": data, "path": name}
+
+    def figures(self, names):
+        """Several figures at once: over HTTP, fetched together on threads."""
+        if not self.archive.remote or len(names) < 2:
+            return [self.figure(name) for name in names]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(names), _THREADS)) as pool:
+            return list(pool.map(self.figure, names))
+
+    def json(self, name):
+        """A JSON file the record names, parsed."""
+        member = self.folder + name
+        if member not in self.archive:
+            raise RecordError(f"{member} is not in the archive")
+        try:
+            return json.loads(self.archive.read(member).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise RecordError(f"{member} is not valid UTF-8 JSON: {error}") from None
 
 
-def load_plain_pickle(data, label):
-    try:
-        return _PlainDataUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
-        raise ScifigDataError(f"{label}: {error}") from error
+class Shard(NamedTuple):
+    """One unit of work for a process or DataLoader worker, in the order rows come out."""
+
+    member: str         # the member it reads (for articles, the subject folder "<Category>/<Subject>")
+    setting: int = -1   # mcq: which of the member's three lists
+    part: int = 0       # the records whose index % parts == part
+    parts: int = 1
 
 
-def _split_category(value):
-    """'<Category>-<Subject>' (pre-training documents) -> (category, subject)."""
-    if isinstance(value, str):
-        for category in CATEGORIES:
-            if value.startswith(category + "-") and len(value) > len(category) + 1:
-                return category, value[len(category) + 1:]
-    raise _RecordError(f"field 'category' is {value!r}, not '<Category>-<Subject>' with a known category")
+def _uid_key(record):
+    return f"uid {record.get('uid')!r}"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# The builder
-# --------------------------------------------------------------------------------------------------------------
+class JsonReader:
+    """A benchmark task's JSON, one member per split folder: a list of records, or (by setting) a list of one
+    list per mcq setting. Train captioning and chat are one file, read as TRAIN_PARTS round-robin parts so
+    workers have work to spread: each part reads the JSON but builds only its own records and reads only their
+    figures."""
 
-class SciFigConfig(datasets.BuilderConfig):
-    """BuilderConfig for scifig.
+    TRAIN_PARTS = 8
 
-    Args:
-        task: "captioning", "mcq", "chat", "pretraining" or "articles".
-        settings: for "mcq", the settings kept (a subset of SETTINGS).
-        subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
-        categories: keep only these categories.
-        base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
-        on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
-        http_timeout: seconds a read from a server may stall before it is retried (and, after five tries, fails).
+    def __init__(self, by_setting):
+        self.by_setting = by_setting
+
+    def members(self, recipe, split, selection):
+        folder = SPLIT_FOLDERS[split]
+        return rf"(^|/){folder}/({re.escape(recipe.member)}$|images/[^/]+$)"
+
+    def shards(self, source, recipe, split, selection):
+        member = f"{SPLIT_FOLDERS[split]}/{recipe.member}"  # found in the archive when read
+        if self.by_setting:
+            return [Shard(member, SETTINGS.index(setting)) for setting in selection.settings]
+        parts = self.TRAIN_PARTS if split == "train" else 1
+        return [Shard(member, -1, part, parts) for part in range(parts)]
+
+    def records(self, archive, shard, split, selection):
+        member = find_member(archive, shard.member)
+        folder = member[: -len(shard.member.rsplit("/", 1)[1])] + "images/"
+        with archive.open(member) as stream:
+            for setting, index, record in json_records(
+                    stream, f"{archive.label}:{member}", self.by_setting,
+                    lambda setting, index: setting == shard.setting and index % shard.parts == shard.part):
+                yield record, Origin(archive, member, index, _uid_key(record), split, setting, folder)
+
+
+class PickleReader:
+    """pretraindata's `shards/**/shard_<i>.pkl` (a pickled list of documents, through the plain-data unpickler),
+    each with its `.count` file; one shard per pickle."""
+
+    MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
+
+    def members(self, recipe, split, selection):
+        return self.MEMBERS
+
+    def shards(self, source, recipe, split, selection):
+        archive = source.open(self.MEMBERS)
+        pickles = sorted(name for name in archive.names() if name.endswith(".pkl"))
+        if not pickles:
+            raise ScifigDataError(f"{archive.label}: no shards/**/shard_<i>.pkl members")
+        return [Shard(name) for name in pickles]
+
+    def records(self, archive, shard, split, selection):
+        label = f"{archive.label}:{shard.member}"
+        documents = load_plain_pickle(archive.read(shard.member), label)
+        if not isinstance(documents, list):
+            raise ScifigDataError(f"{label}: expected a pickled list of documents, found {type(documents).__name__}")
+        count_member = shard.member[: -len(".pkl")] + ".count"
+        if count_member in archive:
+            count = archive.read(count_member).decode("ascii", "replace").strip()
+            if count != str(len(documents)):
+                raise ScifigDataError(f"{label}: holds {len(documents)} documents but {count_member} says {count}")
+        for index, document in enumerate(documents):
+            url = document.get("url") if isinstance(document, dict) else None
+            yield document, Origin(archive, shard.member, index, f"url {url!r}", split)
+
+
+_RAWDATA_ARTICLE = re.compile(
+    r"^(?P<prefix>(?:.*/)?)(?P<category>" + "|".join(re.escape(c) for c in CATEGORIES)
+    + r")/(?P<subject>[^/]+)/(?P<uid>[^/]+)/(?P=uid)_data\.json$"
+)
+
+
+def _folder_order(folder):
+    category, subject = folder[0], folder[1]
+    subjects = TAXONOMY[category]
+    return CATEGORIES.index(category), subjects.index(subject) if subject in subjects else len(subjects), subject
+
+
+class ArticleReader:
+    """rawdata's `<Category>/<Subject>/<uid>/` folders. An article filed under several subjects gives one row,
+    from its first kept folder in taxonomy order (its home); one shard per home folder."""
+
+    def members(self, recipe, split, selection):
+        """Every article's `<uid>_data.json` (to know all the folders an article sits in), and the figures of the
+        folders the selection keeps: other folders' figures are never listed, let alone read."""
+        categories = "|".join(re.escape(c) for c in CATEGORIES)
+        kept = "|".join(f"{re.escape(c)}/{re.escape(s)}" for c, subjects in TAXONOMY.items() for s in subjects
+                        if selection.keeps(c, s))
+        figure_folders = f"(?:{categories})/[^/]+" if not selection.filtered else kept or "(?!)"
+        return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
+                rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
+
+    def placement(self, archive, selection):
+        """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
+        first (the first is its home), then the rest, each group in taxonomy order."""
+        def place():
+            every = collections.defaultdict(list)
+            for name in archive.names():
+                match = _RAWDATA_ARTICLE.match(name)
+                if match:
+                    every[match["uid"]].append((match["category"], match["subject"], match["prefix"]))
+            placed = {}
+            for uid, folders in every.items():
+                folders.sort(key=_folder_order)
+                kept = [folder for folder in folders if selection.keeps(folder[0], folder[1])]
+                if kept:
+                    placed[uid] = kept + [folder for folder in folders if folder not in kept]
+            return placed
+
+        return _cached(("placement", archive.key, selection.subjects, selection.categories), place)
+
+    def shards(self, source, recipe, split, selection):
+        archive = source.open(self.members(recipe, split, selection))
+        homes = {folders[0][:2] for folders in self.placement(archive, selection).values()}
+        if not homes:
+            raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
+        return [Shard(f"{category}/{subject}") for category, subject in sorted(homes, key=_folder_order)]
+
+    def records(self, archive, shard, split, selection):
+        placement = self.placement(archive, selection)
+        home = tuple(shard.member.split("/", 1))
+        uids = sorted(uid for uid, folders in placement.items() if folders[0][:2] == home)
+        for index, uid in enumerate(uids):
+            folders = placement[uid]
+            folder = f"{folders[0][2]}{shard.member}/{uid}/"
+            yield Article(uid, folders), Origin(archive, f"{folder}{uid}_data.json", index, f"uid {uid!r}", split,
+                                                folder=folder)
+
+
+READERS = {
+    "json": JsonReader(by_setting=False),
+    "json-by-setting": JsonReader(by_setting=True),
+    "pickles": PickleReader(),
+    "article-folders": ArticleReader(),
+}
+
+
+# ---- the stages rows pass through, and the error policies ----
+
+class RaiseOnError:
+    """on_error="raise": the first bad record stops the load."""
+
+    skipped = 0
+
+    def __call__(self, error):
+        raise error
+
+
+class SkipAndCount:
+    """on_error="skip": each bad record is logged and counted, and the load goes on."""
+
+    def __init__(self):
+        self.skipped = 0
+
+    def __call__(self, error):
+        self.skipped += 1
+        logger.warning("skipped: %s", error)
+
+
+ERROR_POLICIES = {"raise": RaiseOnError, "skip": SkipAndCount}
+
+
+def kept(records, filing, selection, on_error):
+    """The (record, origin) pairs a load's subjects and categories keep, decided before any figure is read."""
+    for record, origin in records:
+        if filing is not None and selection.filtered:
+            try:
+                if not selection.keeps(*filing(record)):
+                    continue
+            except RecordError as error:
+                on_error(origin.error(error))
+                continue
+        yield record, origin
+
+
+_THREADS = 8
+
+
+def built(records, row_function, on_error, ahead=0):
+    """Each record's rows, in record order; a RecordError goes to `on_error` with the record's origin.
+
+    With `ahead` (archives over HTTP) records are built up to that many ahead on a thread pool, so the latency of
+    their figure requests overlaps.
     """
+    def build(pair):
+        return list(row_function(*pair))
 
-    def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
-                 on_error="raise", http_timeout=60, **kwargs):
-        kwargs.setdefault("version", _VERSION)
-        super().__init__(**kwargs)
-        self.task = task
-        self.settings = settings
-        self.subjects = subjects
-        self.categories = categories
-        self.base_url = base_url
-        self.on_error = on_error
-        self.http_timeout = http_timeout
+    if not ahead:
+        results = ((pair, functools.partial(build, pair)) for pair in records)
+    else:
+        results = _ahead(records, build, ahead)
+    for (record, origin), result in results:
+        try:
+            rows = result()
+        except RecordError as error:
+            on_error(origin.error(error))
+            continue
+        yield from rows
 
 
-def _validated_names(kind, given, valid):
-    if given is None:
-        return None
-    if isinstance(given, str):
-        given = [given]
-    unknown = [name for name in given if name not in valid]
-    if unknown:
-        raise ValueError(f"unknown {kind} {unknown}; valid {kind}: {', '.join(valid)}")
-    return frozenset(given)
+def _ahead(items, function, depth):
+    """(item, result getter) in order, `function(item)` running `depth` items ahead on _THREADS threads."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=_THREADS)
+    try:
+        window = collections.deque()
+        for item in items:
+            window.append((item, pool.submit(function, item)))
+            if len(window) > depth:
+                ready, future = window.popleft()
+                yield ready, future.result
+        while window:
+            ready, future = window.popleft()
+            yield ready, future.result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
+
+def unique_ids(rows, repeats):
+    """Rows with unique ids: an exact upstream repeat keeps a stable id with `-2`, `-3` appended; each repeat is
+    counted in repeats[0]."""
+    seen = set()
+    for row in rows:
+        if row["id"] in seen:
+            repeats[0] += 1
+            base, n = row["id"], 2
+            while f"{base}-{n}" in seen:
+                n += 1
+            row["id"] = f"{base}-{n}"
+        seen.add(row["id"])
+        yield row
+
+
+# ============================================================================================ 4. the builder
 
 class SciFig(datasets.GeneratorBasedBuilder):
-    """MMSci scientific figures: captioning, multiple choice and interleaved pre-training."""
+    """MMSci scientific figures: captioning, multiple choice, chat, raw articles and interleaved pre-training."""
 
     BUILDER_CONFIG_CLASS = SciFigConfig
-    BUILDER_CONFIGS = [
-        SciFigConfig(name="captioning", task="captioning",
-                     description="Figure captioning: one row per figure, with the article's abstract and text."),
-        SciFigConfig(name="mcq", task="mcq", settings=list(SETTINGS),
-                     description="Multiple-choice figure/caption matching, all three settings."),
-        SciFigConfig(name="mcq_fig2cap", task="mcq", settings=["fig2cap"],
-                     description="Multiple choice: which caption describes the whole figure."),
-        SciFigConfig(name="mcq_subfig2cap", task="mcq", settings=["subfig2cap"],
-                     description="Multiple choice: which caption describes sub-figure (x); distractors from the "
-                                 "whole article."),
-        SciFigConfig(name="mcq_subcap2fig", task="mcq", settings=["subcap2fig"],
-                     description="Multiple choice: which caption describes sub-figure (x); distractors from the "
-                                 "same figure."),
-        SciFigConfig(name="chat", task="chat",
-                     description="Multi-turn conversations about a figure's sub-figures (train only), as chat "
-                                 "messages ready for instruction tuning."),
-        SciFigConfig(name="articles", task="articles",
-                     description="The whole raw corpus: one row per article, with its sections, figures and "
-                                 "references, whatever subjects it is filed under."),
-        SciFigConfig(name="pretraining", task="pretraining",
-                     description="Interleaved article text and figures (OBELICS-style), for continued "
-                                 "pre-training."),
-    ]
-    DEFAULT_CONFIG_NAME = "mcq"
-    VERSION = _VERSION
+    BUILDER_CONFIGS = CONFIGS
+    DEFAULT_CONFIG_NAME = DEFAULT_CONFIG
+    VERSION = VERSION
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        config = self.config
-        self._subjects = _validated_names("subjects", config.subjects, SUBJECTS)
-        self._categories = _validated_names("categories", config.categories, CATEGORIES)
-        _validated_names("settings", config.settings, SETTINGS)
-        if config.on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', not {config.on_error!r}")
+        self._selection = Selection.of(self.config)
+        if self.config.on_error not in ERROR_POLICIES:
+            raise ValueError(f"on_error must be one of {', '.join(map(repr, ERROR_POLICIES))}, not "
+                             f"{self.config.on_error!r}")
         self._limit_recorded_info_to_where_it_holds()
 
     def _limit_recorded_info_to_where_it_holds(self):
@@ -982,498 +1607,58 @@ class SciFig(datasets.GeneratorBasedBuilder):
         if config.base_url and not config.data_dir and info.download_checksums:
             mirror = config.base_url.rstrip("/") + "/"
             info.download_checksums = {mirror + url.rsplit("/", 1)[1]: checksum
-                                       for url, checksum in info.download_checksums.items() if url in _URLS.values()}
-        if config.data_dir or config.subjects is not None or config.categories is not None:
+                                       for url, checksum in info.download_checksums.items()
+                                       if url in ARCHIVE_URLS.values()}
+        if config.data_dir or self._selection.filtered:
             info.splits, info.download_checksums = None, None
             info.download_size = info.dataset_size = info.size_in_bytes = None
 
     def _info(self):
         recorded = _recorded_info(self.config.name)
         return datasets.DatasetInfo(
-            description=_DESCRIPTION + "\n" + (self.config.description or ""),
+            description=DESCRIPTION + "\n" + (self.config.description or ""),
             features=FEATURES[self.config.task],
-            homepage=_HOMEPAGE,
-            license=_LICENSE,
-            citation=_CITATION,
+            homepage=HOMEPAGE,
+            license=LICENSE,
+            citation=CITATION,
             splits=datasets.SplitDict.from_split_dict(recorded["splits"]) if recorded.get("splits") else None,
             download_checksums=recorded.get("download_checksums"),
             download_size=recorded.get("download_size"),
             dataset_size=recorded.get("dataset_size"),
         )
 
-    # ---- where the archives are ----
-
-    def _archive_location(self, dl_manager, archive):
-        """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL."""
-        data_dir = self.config.data_dir
-        if data_dir:
-            data_dir = os.path.abspath(os.path.expanduser(data_dir))
-            for candidate in (f"{data_dir}{os.sep}{archive}", f"{data_dir}{os.sep}{archive}.zip"):
-                if os.path.exists(candidate):
-                    return candidate
-            raise FileNotFoundError(
-                f"data_dir {data_dir} holds neither {archive}.zip nor an unzipped {archive}/ folder"
-            )
-        base_url = self.config.base_url
-        url = f"{base_url.rstrip('/')}/{archive}.zip" if base_url else _URLS[archive]
-        if dl_manager.is_streaming:
-            return url  # read member by member with Range requests
-        return dl_manager.download(url)  # cached and checksummed, then read in place
-
-    def _open(self, location, keep_pattern, archive):
-        return open_archive(location, keep_pattern, label=_label(location, archive), timeout=self.config.http_timeout)
-
     def _split_generators(self, dl_manager):
-        task = self.config.task
-        if task == "pretraining":
-            location = self._archive_location(dl_manager, "pretraindata")
-            archive = self._open(location, _PRETRAINING_MEMBERS, "pretraindata")
-            shards = sorted(name for name in archive.members if name.endswith(".pkl"))
-            if not shards:
-                raise ScifigDataError(f"{archive.label}: no shards/**/shard_<i>.pkl members")
-            return [datasets.SplitGenerator(
-                name=datasets.Split.TRAIN,
-                gen_kwargs={"location": location, "shards": shards, "split": "train"},
-            )]
-        if task == "articles":
-            location = self._archive_location(dl_manager, "rawdata")
-            archive = self._open(location, self._rawdata_members(), "rawdata")
-            # One shard per subject folder, in taxonomy order, so num_proc and n_shards spread the corpus.
-            folders = sorted({folders[0][:2] for folders in _article_folders(archive, self._keep, (self._subjects, self._categories)).values()},
-                             key=_folder_order)
-            if not folders:
-                raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
-            return [datasets.SplitGenerator(
-                name=datasets.Split.TRAIN,
-                gen_kwargs={"location": location, "shards": [list(folder) for folder in folders], "split": "train"},
-            )]
-        location = self._archive_location(dl_manager, "benchmark")
+        recipe = RECIPES[self.config.task]
+        source = Source(recipe.archive, archive_location(recipe.archive, self.config, dl_manager),
+                        self.config.http_timeout)
+        reader = READERS[recipe.reader]
+        # Shards in a fixed order: rows come in the same order however many processes or workers share them.
         return [
-            datasets.SplitGenerator(
-                name=split,
-                gen_kwargs={"location": location, "split": split, "shards": self._benchmark_shards(split)},
-            )
-            for split in (["train"] if task == "chat" else SPLIT_FOLDERS)
+            datasets.SplitGenerator(name=split, gen_kwargs={
+                "source": source, "split": split, "shards": reader.shards(source, recipe, split, self._selection),
+            })
+            for split in recipe.splits
         ]
 
-    def _benchmark_shards(self, split):
-        """[setting, part, parts] triples, so num_proc, n_shards and DataLoader workers have work to spread.
-
-        Multiple choice: one shard per setting (its own list in the file). The one-file train captioning and chat
-        data: _TRAIN_PARTS round-robin parts of its records, each reading the JSON but only its own images.
-        """
-        if self.config.task == "mcq":
-            return [[SETTINGS.index(setting), 0, 1] for setting in self.config.settings]
-        parts = _TRAIN_PARTS if split == "train" else 1
-        return [[-1, part, parts] for part in range(parts)]
-
-    # ---- rows ----
-
-    def _generate_examples(self, location, split, shards):
-        task = self.config.task
-        if task == "pretraining":
-            rows = self._pretraining_rows(location, shards)
-        elif task == "articles":
-            rows = self._article_rows(location, shards)
-        else:
-            rows = self._benchmark_rows(location, split, shards)
-        seen, duplicates, skipped = set(), 0, 0
-        for row in rows:
-            if isinstance(row, ScifigDataError):
-                skipped += 1
-                logger.warning("skipped: %s", row)
-                continue
-            if row["id"] in seen:
-                # An exact upstream repeat: keep it, under an id that stays unique and stable.
-                duplicates += 1
-                base, n = row["id"], 2
-                while f"{base}-{n}" in seen:
-                    n += 1
-                row["id"] = f"{base}-{n}"
-            seen.add(row["id"])
-            yield row["id"], row
-        if duplicates:
-            logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", task, split, duplicates)
-        if skipped:
-            logger.warning("%s %s: skipped %d bad records (on_error='skip')", task, split, skipped)
-
-    def _keep(self, category, subject):
-        return (self._categories is None or category in self._categories) and (
-            self._subjects is None or subject in self._subjects
+    def _generate_examples(self, source, split, shards):
+        recipe = RECIPES[self.config.task]
+        reader = READERS[recipe.reader]
+        archive = source.open(reader.members(recipe, split, self._selection))
+        on_error, repeats = ERROR_POLICIES[self.config.on_error](), [0]
+        rows = itertools.chain.from_iterable(
+            built(kept(reader.records(archive, shard, split, self._selection), recipe.filing, self._selection,
+                       on_error),
+                  recipe.row, on_error, ahead=recipe.ahead if archive.remote else 0)
+            for shard in shards
         )
-
-    def _bad(self, label, where, error):
-        """A per-record problem: raised, or handed back to be counted as a skip."""
-        failure = ScifigDataError(f"{label}: record {where}: {error}")
-        if self.config.on_error == "skip":
-            return failure
-        raise failure
-
-    def _benchmark_rows(self, location, split, shards):
-        folder = SPLIT_FOLDERS[split]
-        task = self.config.task
-        json_name = _BENCHMARK_JSON[task]
-        keep = rf"(^|/){folder}/({re.escape(json_name)}$|images/[^/]+$)"
-        archive = self._open(location, keep, "benchmark")
-        member = _find_member(archive, f"{folder}/{json_name}")
-        images = member[: -len(json_name)] + "images/"
-        label = f"{archive.label}:{member}"
-        # One pass per shard, in shard order: rows come in the same order however many processes or workers
-        # share the shards (prepared, num_proc, streaming).
-        for setting, part, parts in shards:
-            def selected(record_setting, index, setting=setting, part=part, parts=parts):
-                return record_setting == setting and index % parts == part
-
-            with archive.open(member) as stream:
-                if task == "mcq":
-                    candidates = self._mcq_candidates(stream, label, split, selected)
-                elif task == "chat":
-                    candidates = self._chat_candidates(stream, label, selected)
-                else:
-                    candidates = self._captioning_candidates(stream, label, split, selected)
-                yield from self._with_images(archive, candidates, images, label)
-
-    def _with_images(self, archive, candidates, images, label):
-        """Candidate rows with their figure's bytes attached, fetched ahead (see _prefetched)."""
-        def image_member(candidate):
-            return None if isinstance(candidate, ScifigDataError) else images + candidate[1]
-
-        for candidate, data in _prefetched(archive, candidates, image_member):
-            if isinstance(candidate, ScifigDataError):
-                yield candidate
-                continue
-            row, image, where = candidate
-            if data is None:
-                yield self._bad(label, where, f"its image {image_member(candidate)} is not in the archive")
-                continue
-            problem = _image_problem(data)
-            if problem:
-                yield self._bad(label, where, f"its image {image_member(candidate)} {problem}")
-                continue
-            picture = {"bytes": data, "path": image}
-            if "images" in row:
-                row["images"] = [picture]
-            else:
-                row["image"] = picture
-            yield row
-
-    def _candidates(self, stream, label, nested, selected, rows_of):
-        """(row, image name, where) for every kept record: `rows_of(record, setting, index, category, subject)`
-        turns one upstream record into rows or raises _RecordError; filters and the error policy apply here."""
-        for setting, index, record in _iter_json_records(stream, label, nested=nested, wanted=selected):
-            in_setting = f" of setting {SETTINGS[setting]}" if nested else ""
-            where = f"{index}{in_setting} (uid {record.get('uid')!r})"
-            try:
-                category, subject = _checked_category(record.get("category"), record.get("subject"))
-                if not self._keep(category, subject):
-                    continue
-                rows = rows_of(record, setting, category, subject)
-            except _RecordError as error:
-                yield self._bad(label, where, error)
-                continue
-            for row, image, detail in rows:
-                yield row, image, where + detail
-
-    def _mcq_candidates(self, stream, label, split, selected):
-        def rows_of(record, setting, category, subject):
-            uid, image, prompt = _field(record, "uid"), _field(record, "image"), _field(record, "question")
-            try:
-                stem, options = parse_mcq_prompt(prompt)
-            except ValueError as error:
-                raise _RecordError(f"question: {error}") from None
-            answer = record.get("answer")
-            if answer in ANSWER_LETTERS:
-                answer = ANSWER_LETTERS.index(answer)
-            elif split == "test":
-                answer = -1  # withheld upstream
-            else:
-                raise _RecordError(f"answer {answer!r} is not one of A-D")
-            figure_id = _stem(image)
-            return [({
-                "id": f"{SETTINGS[setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
-                "uid": uid,
-                "figure_id": figure_id,
-                "image": None,
-                "setting": setting,
-                "question": stem,
-                "options": options,
-                "answer": answer,
-                "prompt": prompt,
-                "category": category,
-                "subject": subject,
-            }, image, "")]
-
-        return self._candidates(stream, label, True, selected, rows_of)
-
-    def _captioning_candidates(self, stream, label, split, selected):
-        def rows_of(record, setting, category, subject):
-            uid = _field(record, "uid")
-            figures = record.get("images")
-            if figures is None:  # dev/test: one figure per record
-                figures = [{"image": record.get("image"), "caption": record.get("caption")}]
-            if not isinstance(figures, list):
-                raise _RecordError("field 'images' is not a list")
-            rows = []
-            for figure in figures:
-                image, caption = _field(figure, "image"), figure.get("caption")
-                figure_id = _stem(image)
-                rows.append(({
-                    "id": f"{figure_id}-{_digest(category, subject, image)}",
-                    "uid": uid,
-                    "figure_id": figure_id,
-                    "image": None,
-                    "caption": caption if isinstance(caption, str) and caption.strip() else None,
-                    "abstract": record.get("abstract"),
-                    "content": record.get("content"),
-                    "category": category,
-                    "subject": subject,
-                }, image, f" figure {image}"))
-            return rows
-
-        return self._candidates(stream, label, False, selected, rows_of)
-
-    def _chat_candidates(self, stream, label, selected):
-        def rows_of(record, setting, category, subject):
-            uid, image = _field(record, "uid"), _field(record, "image")
-            figure_id = _stem(image)
-            return [({
-                "id": f"{figure_id}-{_digest(category, subject, image)}",
-                "uid": uid,
-                "figure_id": figure_id,
-                "images": None,
-                "messages": _chat_messages(record.get("conversations")),
-                "category": category,
-                "subject": subject,
-            }, image, "")]
-
-        return self._candidates(stream, label, False, selected, rows_of)
-
-    def _rawdata_members(self):
-        """Every article's <uid>_data.json (to know all the folders an article sits in), and the figures of the
-        folders the filters keep: other folders' figures are never listed, let alone read."""
-        categories = "|".join(re.escape(c) for c in CATEGORIES)
-        kept = [f"{re.escape(c)}/{re.escape(s)}" for c, subjects in TAXONOMY.items() for s in subjects
-                if self._keep(c, s)]
-        figure_folders = f"(?:{categories})/[^/]+" if self._subjects is None and self._categories is None \
-            else "|".join(kept)
-        return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
-                rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
-
-    def _article_rows(self, location, shards):
-        archive = self._open(location, self._rawdata_members(), "rawdata")
-        placement = _article_folders(archive, self._keep, (self._subjects, self._categories))
-        homes = collections.defaultdict(list)  # (category, subject) -> the articles whose row comes from there
-        for uid, folders in placement.items():
-            homes[folders[0][:2]].append(uid)
-        for category, subject in shards:
-            for uid in sorted(homes[(category, subject)]):
-                folders = placement[uid]
-                prefix = folders[0][2]
-                member = f"{prefix}{category}/{subject}/{uid}/{uid}_data.json"
-                label = f"{archive.label}:{member}"
-                try:
-                    record = _json_member(archive, member)
-                    row, figure_members = _article_row(uid, record, folders, f"{prefix}{category}/{subject}/{uid}/")
-                    figures = row["figures"]
-                    for position, (name, data) in enumerate(_prefetched(archive, figure_members, lambda n: n)):
-                        if data is None:
-                            raise _RecordError(f"figure {name} is not in the archive")
-                        problem = _image_problem(data)
-                        if problem:
-                            raise _RecordError(f"figure {name} {problem}")
-                        figures["image"][position] = {"bytes": data, "path": name.rsplit("/", 1)[-1]}
-                except _RecordError as error:
-                    yield self._bad(label, f"uid {uid!r}", error)
-                    continue
-                yield row
-
-    def _pretraining_rows(self, location, shards):
-        archive = self._open(location, _PRETRAINING_MEMBERS, "pretraindata")
-        for shard in shards:
-            label = f"{archive.label}:{shard}"
-            documents = load_plain_pickle(archive.read(shard), label)
-            if not isinstance(documents, list):
-                raise ScifigDataError(f"{label}: expected a pickled list of documents, found {type(documents).__name__}")
-            count_member = shard[: -len(".pkl")] + ".count"
-            if count_member in archive:
-                count = archive.read(count_member).decode("ascii", "replace").strip()
-                if count != str(len(documents)):
-                    raise ScifigDataError(
-                        f"{label}: holds {len(documents)} documents but {count_member} says {count}"
-                    )
-            for index, document in enumerate(documents):
-                where = f"{index}"
-                try:
-                    if not isinstance(document, dict):
-                        raise _RecordError(f"is a {type(document).__name__}, not a dict")
-                    where = f"{index} (url {document.get('url')!r})"
-                    row = self._pretraining_row(document)
-                except _RecordError as error:
-                    yield self._bad(label, where, error)
-                    continue
-                if row is not None:
-                    yield row
-
-    def _pretraining_row(self, document):
-        category, subject = _split_category(document.get("category"))
-        if not self._keep(category, subject):
-            return None
-        url = _field(document, "url")
-        texts = document.get("text_list")
-        if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
-            raise _RecordError("field 'text_list' is not a list of strings")
-        infos = document.get("image_info") or []
-        if not isinstance(infos, list):
-            raise _RecordError("field 'image_info' is not a list")
-        before = collections.defaultdict(list)  # text index -> images placed just before it
-        for position, info in enumerate(infos):
-            if not isinstance(info, dict):
-                raise _RecordError(f"image_info[{position}] is not a dict")
-            at = info.get("matched_text_index")
-            if not isinstance(at, int) or not 0 <= at < len(texts):
-                raise _RecordError(
-                    f"image_info[{position}] matched_text_index {at!r} is outside text_list (length {len(texts)})"
-                )
-            try:
-                data = base64.b64decode(info.get("image_base64") or "", validate=True)
-            except (ValueError, TypeError) as error:
-                raise _RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
-            if not data:
-                raise _RecordError(f"image_info[{position}] has no image_base64")
-            problem = _image_problem(data)
-            if problem:
-                raise _RecordError(f"image_info[{position}] ({info.get('image_name')}) {problem}")
-            before[at].append({"bytes": data, "path": info.get("image_name") or f"image_{position}.jpg"})
-        interleaved_texts, interleaved_images = [], []
-        for index, text in enumerate(texts):
-            for image in before.get(index, ()):
-                interleaved_texts.append(None)
-                interleaved_images.append(image)
-            interleaved_texts.append(text)
-            interleaved_images.append(None)
-        uid = url.rstrip("/").rsplit("/", 1)[-1]
-        return {
-            "id": f"{uid}-{_digest(document['category'], url)}",
-            "uid": uid,
-            "url": url,
-            "texts": interleaved_texts,
-            "images": interleaved_images,
-            "category": category,
-            "subject": subject,
-        }
-
-
-_TRAIN_PARTS = 8
-_PRETRAINING_MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
-_RAWDATA_MEMBER = re.compile(
-    r"^(?P<prefix>(?:.*/)?)(?P<category>" + "|".join(re.escape(c) for c in CATEGORIES)
-    + r")/(?P<subject>[^/]+)/(?P<uid>[^/]+)/(?P=uid)_data\.json$"
-)
-_NOT_FOUND = ("", "URL not found")
-_FIGURE_CAPTION = re.compile(r"^\s*(?:Figure|Fig\.?)\s*(\d+)\s*[:.]\s*(.*)$", re.DOTALL)
-
-
-def _folder_order(folder):
-    category, subject = folder[0], folder[1]
-    subjects = TAXONOMY[category]
-    return CATEGORIES.index(category), subjects.index(subject) if subject in subjects else len(subjects), subject
-
-
-_PLACEMENTS = weakref.WeakKeyDictionary()
-
-
-def _article_folders(archive, keep, filters):
-    """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
-    first (the first is where its row comes from), then the rest, each group in taxonomy order.
-
-    Worked out once per indexed archive and filters (`keep` applies `filters`): every shard of a split asks for
-    it, and the corpus has over a hundred thousand articles.
-    """
-    placements = _PLACEMENTS.setdefault(archive, {})
-    if filters not in placements:
-        placements[filters] = _place_articles(archive, keep)
-    return placements[filters]
-
-
-def _place_articles(archive, keep):
-    every = collections.defaultdict(list)
-    for name in archive.members:
-        match = _RAWDATA_MEMBER.match(name)
-        if match:
-            every[match["uid"]].append((match["category"], match["subject"], match["prefix"]))
-    placement = {}
-    for uid, folders in every.items():
-        folders.sort(key=_folder_order)
-        kept = [folder for folder in folders if keep(folder[0], folder[1])]
-        if kept:
-            placement[uid] = kept + [folder for folder in folders if folder not in kept]
-    return placement
-
-
-def _json_member(archive, member):
-    try:
-        return json.loads(archive.read(member).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _RecordError(f"not valid UTF-8 JSON: {error}") from None
-
-
-def _optional_url(value):
-    return None if not isinstance(value, str) or value.strip() in _NOT_FOUND else value
-
-
-def _article_row(uid, record, folders, folder):
-    """One rawdata article as a row (figures without their bytes yet), and the figure members to read."""
-    if not isinstance(record, dict):
-        raise _RecordError("the article JSON is not an object")
-    published = record.get("published_time")
-    try:
-        published = datetime.date.fromisoformat(published) if published else None
-    except (TypeError, ValueError):
-        raise _RecordError(f"published_time {published!r} is not YYYY-MM-DD") from None
-    sections = record.get("sections") or []
-    images = record.get("images") or []
-    references = record.get("references") or []
-    for name, value in (("sections", sections), ("images", images), ("references", references)):
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-            raise _RecordError(f"field {name!r} is not a list of objects")
-    figures = {"number": [], "image": [], "title": [], "description": []}
-    members = []
-    for position, image in enumerate(images):
-        filename = _field(image, "image_filename")
-        caption = image.get("caption") or ""
-        match = _FIGURE_CAPTION.match(caption)
-        if match:
-            number, title = int(match[1]), match[2].strip()
-        else:  # figure_<i>.png is 0-based; the printed number is i + 1
-            index = re.search(r"(\d+)", filename)
-            number, title = (int(index[1]) + 1 if index else position + 1), caption.strip()
-        figures["number"].append(number)
-        figures["image"].append(None)
-        figures["title"].append(title or None)
-        figures["description"].append(image.get("description"))
-        members.append(folder + filename)
-    numbers = []
-    for reference in references:
-        try:
-            numbers.append(int(reference.get("idx")))
-        except (TypeError, ValueError):
-            raise _RecordError(f"reference idx {reference.get('idx')!r} is not a number") from None
-    return {
-        "id": uid,
-        "uid": uid,
-        "title": _field(record, "title"),
-        "abstract": record.get("abstract"),
-        "published": published,
-        "url": f"https://www.nature.com/articles/{uid}",
-        "pdf_url": _optional_url(record.get("pdf_link")),
-        "review_pdf_url": _optional_url(record.get("review_pdf_link")),
-        "categories": [category for category, _, _ in folders],
-        "subjects": [subject for _, subject, _ in folders],
-        "sections": {"title": [s.get("section") for s in sections], "content": [s.get("content") for s in sections]},
-        "figures": figures,
-        "references": {"number": numbers, "title": [r.get("title") for r in references],
-                       "url": [_optional_url(r.get("link")) for r in references]},
-    }, members
+        for row in unique_ids(rows, repeats):
+            yield row["id"], row
+        if repeats[0]:
+            logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", self.config.task, split,
+                           repeats[0])
+        if on_error.skipped:
+            logger.warning("%s %s: skipped %d bad records (on_error='skip')", self.config.task, split,
+                           on_error.skipped)
 
 
 def _recorded_info(config_name):
@@ -1489,14 +1674,7 @@ def _recorded_info(config_name):
         return {}
 
 
-def _label(location, archive):
-    """How errors name an archive: the file or URL, and the archive's own name when it is a download cache."""
-    return location if location.rstrip("/").split("/")[-1].startswith(archive) else f"{archive}.zip ({location})"
-
-
-# --------------------------------------------------------------------------------------------------------------
-# One call on every datasets line
-# --------------------------------------------------------------------------------------------------------------
+# ======================================================================================== 5. the front doors
 
 def _code_hash():
     with io.open(__file__, "rb") as file:
@@ -1517,7 +1695,8 @@ def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
 
     On datasets < 4 it runs this file as a loading script; on >= 4, where scripts are gone, it drives the builder
     directly. `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
-    (subjects, categories, base_url, on_error, http_timeout); a keyword given as None is left at its default.
+    (settings, subjects, categories, base_url, on_error, http_timeout); a keyword given as None is left at its
+    default.
     """
     config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
     load_kwargs = {key: config_kwargs.pop(key) for key in ("cache_dir", "num_proc", "verification_mode")

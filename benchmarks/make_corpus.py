@@ -24,12 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import scifig  # noqa: E402
+from scifig_tools import layout  # noqa: E402
 
-FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
 _SHARD = 200
-_TIMESTAMP = (2024, 6, 1, 0, 0, 0)
-_FIG2CAP = "Which of the following captions best describes the whole figure?"
-_SUBFIG = "which of the following options best describes the content in sub-figure ({})?"
 
 
 class Text:
@@ -71,7 +68,8 @@ def png_pool(rng, count, kb_range):
         draw = ImageDraw.Draw(image)
         for _ in range(40):
             x, y = rng.randrange(width), rng.randrange(height)
-            draw.line([(x, y), (rng.randrange(width), rng.randrange(height))], fill=(0, 0, rng.randint(0, 200)), width=2)
+            draw.line([(x, y), (rng.randrange(width), rng.randrange(height))], fill=(0, 0, rng.randint(0, 200)),
+                      width=2)
             draw.rectangle([x, y, x + rng.randint(5, 40), min(height - 1, y + rng.randint(20, 200))],
                            fill=(rng.randint(0, 255), 120, 90))
         side = max(4, min(int((target / 3) ** 0.5), min(width, height) - 1))
@@ -116,15 +114,11 @@ class _Writer:
         self.zip = zipfile.ZipFile(path, "w", allowZip64=True)
 
     def add(self, name, data, compress=False):
-        info = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
-        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        self.zip.writestr(info, data, compresslevel=1 if compress else None)
+        self.zip.writestr(layout.zip_entry(name, compress), data, compresslevel=1 if compress else None)
 
     def json_list(self, name, items):
         """A JSON list streamed into one deflated member: memory stays flat however large it grows."""
-        info = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with self.zip.open(info, "w", force_zip64=True) as member:
+        with self.zip.open(layout.zip_entry(name, compress=True), "w", force_zip64=True) as member:
             member.write(b"[")
             for n, item in enumerate(items):
                 member.write((b"," if n else b"") + json.dumps(item, ensure_ascii=False).encode("utf-8"))
@@ -134,8 +128,8 @@ class _Writer:
         self.zip.close()
 
 
-def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40, archives=("benchmark", "pretraindata", "rawdata"),
-          dev_fraction=0.15, test_fraction=0.05, image_pool=32):
+def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40,
+          archives=("benchmark", "pretraindata", "rawdata"), dev_fraction=0.15, test_fraction=0.05, image_pool=32):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -150,39 +144,40 @@ def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40, archives
     written = []
     if "benchmark" in archives:
         writer = _Writer(out / "benchmark.zip")
-        for split, folder in FOLDERS.items():
+        for split in scifig.SPLITS:
             chosen = [a for a in corpus if a["split"] == split]
             for article in chosen:
                 for i, pool_index in enumerate(article["png"]):
-                    writer.add(f"benchmark/{folder}/images/{article['uid']}_figure_{i}.png", pngs[pool_index])
+                    writer.add(layout.benchmark_image(split, layout.figure_name(article["uid"], i)), pngs[pool_index])
 
             def captioning(chosen=chosen, split=split):
                 for a in chosen:
                     common = {"uid": a["uid"], "category": a["category"], "subject": a["subject"],
                               "abstract": a["abstract"], "content": text.kilobytes(content_kb)}
                     if split == "train":
-                        yield {**common, "images": [{"image": f"{a['uid']}_figure_{i}.png", "caption": c}
+                        yield {**common, "images": [{"image": layout.figure_name(a["uid"], i), "caption": c}
                                                     for i, c in enumerate(a["captions"])]}
                     else:
-                        yield {**common, "image": f"{a['uid']}_figure_1.png", "caption": a["captions"][1]}
+                        yield {**common, "image": layout.figure_name(a["uid"], 1), "caption": a["captions"][1]}
 
-            writer.json_list(f"benchmark/{folder}/image_caption_generation_data.json", captioning())
+            writer.json_list(layout.benchmark_json(split, "captioning"), captioning())
             settings = [[], [], []]
             for a in chosen:
                 for setting in range(3):
                     options = list(a["captions"][:4])
                     correct = rng.randrange(4)
                     options[0], options[correct] = options[correct], options[0]
-                    stem = _FIG2CAP if setting == 0 else _SUBFIG.format("abcd"[rng.randrange(4)])
-                    question = stem + "".join(f"\n{l}: {o}" for l, o in zip("ABCD", options))
+                    stem = (layout.FIG2CAP_QUESTION if setting == 0
+                            else layout.SUBFIG_QUESTION.format("abcd"[rng.randrange(4)]))
                     settings[setting].append({"uid": a["uid"], "category": a["category"], "subject": a["subject"],
-                                              "question": question, "answer": "ABCD"[correct] if split != "test" else "",
-                                              "image": f"{a['uid']}_figure_{setting}.png"})
-            writer.add(f"benchmark/{folder}/image_caption_matching_data.json", json.dumps(settings).encode(), True)
+                                              "question": layout.question(stem, options),
+                                              "answer": "ABCD"[correct] if split != "test" else "",
+                                              "image": layout.figure_name(a["uid"], setting)})
+            writer.add(layout.benchmark_json(split, "mcq"), json.dumps(settings).encode(), True)
             if split == "train":
-                writer.json_list("benchmark/train/image_caption_chat_data.json", (
+                writer.json_list(layout.benchmark_json(split, "chat"), (
                     {"uid": a["uid"], "category": a["category"], "subject": a["subject"],
-                     "image": f"{a['uid']}_figure_0.png", "caption": a["captions"][0],
+                     "image": layout.figure_name(a["uid"], 0), "caption": a["captions"][0],
                      "conversations": [{"from": "human", "value": "What does sub-figure (a) show?"},
                                        {"from": "assistant", "value": a["captions"][0]}]} for a in chosen))
         writer.close()
@@ -202,14 +197,14 @@ def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40, archives
                 documents.append({"text_list": texts, "image_info": infos, "similarity_matrix": [],
                                   "url": f"https://www.nature.com/articles/{a['uid']}",
                                   "category": f"{a['category']}-{a['subject']}"})
-            writer.add(f"pretraindata/shards/all/shard_{shard}.pkl", pickle.dumps(documents, protocol=4))
-            writer.add(f"pretraindata/shards/all/shard_{shard}.count", str(len(documents)).encode())
+            writer.add(layout.pretraining_shard(shard), pickle.dumps(documents, protocol=4))
+            writer.add(layout.shard_count(layout.pretraining_shard(shard)), str(len(documents)).encode())
         writer.close()
         written.append(out / "pretraindata.zip")
     if "rawdata" in archives:
         writer = _Writer(out / "rawdata.zip")
         for a in corpus:
-            folder = f"rawdata/{a['category']}/{a['subject']}/{a['uid']}/"
+            folder = layout.rawdata_folder(a["category"], a["subject"], a["uid"])
             images = []
             for i, pool_index in enumerate(a["png"]):
                 writer.add(f"{folder}figure_{i}.png", pngs[pool_index])
@@ -218,7 +213,8 @@ def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40, archives
                                "caption": f"Figure {i + 1}: {a['captions'][i][:80]}", "description": a["captions"][i]})
             record = {"pdf_link": "URL not found", "review_pdf_link": "URL not found", "unique_id": a["uid"],
                       "images": images, "title": text.tokens(12), "published_time": "2020-01-01",
-                      "abstract": a["abstract"], "sections": [{"section": "Results", "content": text.kilobytes(content_kb)}],
+                      "abstract": a["abstract"],
+                      "sections": [{"section": "Results", "content": text.kilobytes(content_kb)}],
                       "references": [{"idx": "1", "title": text.tokens(20), "link": "URL not found"}]}
             writer.add(f"{folder}{a['uid']}_data.json", json.dumps(record).encode(), True)
         writer.close()

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scifig_tools.layout import benchmark_image, benchmark_json  # noqa: E402
 from scifig_tools.serve import RangeRequestHandler, RangeServer  # noqa: E402
-
 
 # ---------------------------------------------------------------------------------------------- child processes
 
@@ -61,11 +61,9 @@ def child_baseline(config, split, data_dir, limit=None):
     """The floor any loader pays: zipfile, json and PIL, no datasets."""
     from PIL import Image
 
-    folder = {"train": "train", "validation": "dev", "test": "test"}[split]
     started, rows = time.perf_counter(), 0
     with zipfile.ZipFile(Path(data_dir) / "benchmark.zip") as archive:
-        name = "image_caption_matching_data.json" if config == "mcq" else "image_caption_generation_data.json"
-        with archive.open(f"benchmark/{folder}/{name}") as member:
+        with archive.open(benchmark_json(split, config)) as member:
             records = json.load(member)
         if config == "mcq":
             records = [record for setting in records for record in setting]
@@ -74,7 +72,7 @@ def child_baseline(config, split, data_dir, limit=None):
             figures = [(figure["image"], figure["caption"]) for record in records
                        for figure in record.get("images", [record])]
         for image, _ in figures[:limit]:
-            with Image.open(io.BytesIO(archive.read(f"benchmark/{folder}/images/{image}"))) as picture:
+            with Image.open(io.BytesIO(archive.read(benchmark_image(split, image)))) as picture:
                 picture.load()
             rows += 1
     return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
@@ -136,7 +134,7 @@ def corpus(workdir, name, **kwargs):
 
 def _json_gb(folder):
     with zipfile.ZipFile(folder / "benchmark.zip") as archive:
-        return archive.getinfo("benchmark/train/image_caption_generation_data.json").file_size / 1e9
+        return archive.getinfo(benchmark_json("train", "captioning")).file_size / 1e9
 
 
 def _members(folder):

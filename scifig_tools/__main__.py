@@ -1,4 +1,5 @@
-"""python -m scifig_tools <command>: preview, infos, card, export, stats, dummy-data, serve."""
+"""python -m scifig_tools <command>: preview, evaluate, audit, browse, export, infos, card, stats, dummy-data,
+serve."""
 
 import argparse
 import sys
@@ -70,7 +71,8 @@ def main(argv=None):
     if args.command == "preview":
         from scifig_tools.preview import preview as run
 
-        filters = {key: value for key, value in (("subjects", args.subjects), ("categories", args.categories)) if value}
+        filters = {key: value for key, value in (("subjects", args.subjects), ("categories", args.categories))
+                   if value}
         run(args.config, args.split, args.limit, data_dir=args.data_dir, base_url=args.base_url, **filters)
     elif args.command == "dummy-data":
         from scifig_tools import dummy_data
@@ -99,9 +101,11 @@ def main(argv=None):
                                     num_proc=args.num_proc)
         for key, done in report.items():
             print(f"{key}: {done['written']} rows written, {done['skipped']} already complete")
-        print(f"wrote {args.out_dir}: upload with `huggingface-cli upload <org>/scifig {args.out_dir} --repo-type dataset`")
+        print(f"wrote {args.out_dir}: upload with "
+              f"`huggingface-cli upload <org>/scifig {args.out_dir} --repo-type dataset`")
     elif args.command == "evaluate":
-        from scifig_tools.evaluate import evaluate as run_evaluate, markdown
+        from scifig_tools.evaluate import evaluate as run_evaluate
+        from scifig_tools.evaluate import markdown
 
         metrics = run_evaluate(args.config, args.split, args.predictions, args.baseline, args.data_dir, args.base_url,
                                args.out)

@@ -29,7 +29,7 @@ def _split_rows(config, split, stream):
     """The columns the audit needs, with each figure's sha256 instead of its pixels."""
     stream = stream.cast_column("image", datasets.Image(decode=False))
     keep = ["id", "uid", "image"] + (["options", "answer", "setting", "category", "subject"]
-                                     if config.startswith("mcq") else [])
+                                     if scifig.is_mcq(config) else [])
     rows = []
     for row in stream.select_columns(keep):
         row["sha256"] = hashlib.sha256(row.pop("image")["bytes"]).hexdigest()
@@ -49,7 +49,7 @@ def audit_config(config, data_dir=None, base_url=None, **config_kwargs):
     for split, rows in splits.items():
         counts = collections.Counter(r["id"] for r in rows)
         report["duplicate_ids"][split] = sorted(key for key, n in counts.items() if n > 1)[:_SHOWN]
-    if config.startswith("mcq"):
+    if scifig.is_mcq(config):
         report["answers"], report["baselines"] = {}, {}
         for split, rows in splits.items():
             letters = collections.Counter(LETTERS[r["answer"]] if r["answer"] >= 0 else "withheld" for r in rows)

@@ -18,9 +18,9 @@ import jinja2
 
 import scifig
 from scifig_tools.answers import LETTERS, extract_letter
-from scifig_tools.evaluate import read_predictions
+from scifig_tools.predictions import read_predictions
 
-SUPPORTED = ("captioning", "pretraining") + tuple(c.name for c in scifig.SciFig.BUILDER_CONFIGS if c.task == "mcq")
+SUPPORTED = [name for name in scifig.CONFIG_NAMES if scifig.task_of(name) in ("captioning", "mcq", "pretraining")]
 
 _PAGE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -60,18 +60,19 @@ def _data_uri(image):
 
 
 def _rows(config, stream, predictions, only_errors):
-    names = stream.features["category"].names
     for row in stream:
-        row["category"] = names[row["category"]]
+        row["category"] = scifig.category_name(row["category"])
         if config == "pretraining":
-            row["reading_order"] = [(text, _data_uri(image) if image else None) for text, image in zip(row["texts"], row["images"])]
+            row["reading_order"] = [(text, _data_uri(image) if image else None)
+                                    for text, image in zip(row["texts"], row["images"])]
             yield row
             continue
         row["image"] = _data_uri(row["image"])
         row["prediction"] = predictions.get(row["id"]) if predictions is not None else None
-        if config.startswith("mcq"):
+        if scifig.is_mcq(config):
             row["setting"] = scifig.SETTINGS[row["setting"]]
-            row["parsed"] = extract_letter(row["prediction"], row["options"]) if row["prediction"] is not None else None
+            row["parsed"] = (extract_letter(row["prediction"], row["options"]) if row["prediction"] is not None
+                             else None)
             row["correct"] = row["answer"] >= 0 and row["parsed"] == LETTERS[row["answer"]]
             wrong = row["prediction"] is not None and row["answer"] >= 0 and not row["correct"]
         else:
@@ -91,11 +92,12 @@ def browse(config, split, out, limit=None, data_dir=None, base_url=None, predict
     stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
     image_columns = ["images"] if config == "pretraining" else ["image"]
     for column in image_columns:  # the page embeds the archive's own bytes: no decoding, no re-encoding
-        feature = datasets.Sequence(datasets.Image(decode=False)) if column == "images" else datasets.Image(decode=False)
+        raw = datasets.Image(decode=False)
+        feature = datasets.Sequence(raw) if column == "images" else raw
         stream = stream.cast_column(column, feature)
     predicted = read_predictions(predictions) if predictions is not None else None
     rows = list(itertools.islice(_rows(config, stream, predicted, only_errors), limit))
-    kind = "mcq" if config.startswith("mcq") else config
+    kind = scifig.task_of(config)
     title = f"scifig {config} [{split}]" + (f" — {Path(str(predictions)).name}" if predictions else "")
     Path(out).write_text(_PAGE.render(title=title, rows=rows, kind=kind, letters=LETTERS, only_errors=only_errors),
                          encoding="utf-8")

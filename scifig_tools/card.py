@@ -15,14 +15,13 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import scifig
-from scifig_tools.dummy_data import write_zip
+from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 from scifig_tools.schema import features_of, to_sequence_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "card.md"
 EXAMPLES = Path(__file__).resolve().parent / "upstream" / "examples"
 README = ROOT / "README.md"
-SPLITS = ["train", "validation", "test"]
 
 METADATA = {
     "pretty_name": "scifig (MMSci scientific figures)",
@@ -132,12 +131,12 @@ def example_rows():
     with tempfile.TemporaryDirectory() as folder:
         image = _placeholder_png()
         write_zip(Path(folder) / "benchmark.zip", {
-            "benchmark/dev/image_caption_matching_data.json": json.dumps([[], [mcq], []]).encode(),
-            "benchmark/dev/image_caption_generation_data.json": json.dumps([captioning]).encode(),
-            f"benchmark/dev/images/{mcq['image']}": image,
-            f"benchmark/dev/images/{captioning['image']}": image,
-            "benchmark/train/image_caption_chat_data.json": json.dumps([chat]).encode(),
-            f"benchmark/train/images/{chat['image']}": image,
+            benchmark_json("validation", "mcq"): json.dumps([[], [mcq], []]).encode(),
+            benchmark_json("validation", "captioning"): json.dumps([captioning]).encode(),
+            benchmark_image("validation", mcq["image"]): image,
+            benchmark_image("validation", captioning["image"]): image,
+            benchmark_json("train", "chat"): json.dumps([chat]).encode(),
+            benchmark_image("train", chat["image"]): image,
         })
         for config, split in (("mcq", "validation"), ("captioning", "validation"), ("chat", "train")):
             row = next(iter(scifig.load(config, split=split, streaming=True, data_dir=folder)))
@@ -148,15 +147,16 @@ def example_rows():
                 row["image"] = placeholder
             rows[config] = row
     for config in ("pretraining", "articles"):
-        rows[config] = next(iter(scifig.load(config, split="train", streaming=True, data_dir=str(ROOT / "dummy_data"))))
+        rows[config] = next(iter(scifig.load(config, split="train", streaming=True,
+                                             data_dir=str(ROOT / "dummy_data"))))
     return rows
 
 
 def config_sections(rows):
     parts = []
-    for config in scifig.SciFig.BUILDER_CONFIGS:
-        family = "mcq" if config.task == "mcq" else config.task
-        features = scifig.FEATURES[config.task]
+    for config in scifig.CONFIGS:
+        family = config.task
+        features = scifig.FEATURES[family]
         parts.append(f"### `{config.name}`\n\n{config.description}\n")
         if config.name != family:
             parts.append(f"Fields and example as in `{family}`, with `setting` fixed to "
@@ -176,16 +176,15 @@ def config_sections(rows):
 def sample_counts():
     """Rows per config and split in dummy_data/, counted through the builder."""
     counts = {}
-    for config in scifig.SciFig.BUILDER_CONFIGS:
-        streams = scifig.load(config.name, streaming=True, data_dir=str(ROOT / "dummy_data"))
-        counts[config.name] = {split: sum(1 for _ in stream.select_columns(["id"]))
-                               for split, stream in streams.items()}
+    for config in scifig.CONFIG_NAMES:
+        streams = scifig.load(config, streaming=True, data_dir=str(ROOT / "dummy_data"))
+        counts[config] = {split: sum(1 for _ in stream.select_columns(["id"])) for split, stream in streams.items()}
     return counts
 
 
 def _split_rows(counts):
     return "\n".join(
-        f"| `{config}` | " + " | ".join(str(counts[config].get(split, "—")) for split in SPLITS) + " |"
+        f"| `{config}` | " + " | ".join(str(counts[config].get(split, "—")) for split in scifig.SPLITS) + " |"
         for config in counts
     )
 
@@ -242,12 +241,12 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
     """The whole card as text: YAML front matter, then the sections of card.md."""
     infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
-        homepage=scifig._HOMEPAGE,
-        archive_urls=", ".join(f"`{url}`" for url in scifig._URLS.values()),
+        homepage=scifig.HOMEPAGE,
+        archive_urls=", ".join(f"`{url}`" for url in scifig.ARCHIVE_URLS.values()),
         config_sections=config_sections(rows or example_rows()),
         split_sizes=split_sizes(infos, export_counts),
         sample_splits=_split_rows(samples or sample_counts()),
-        citation=scifig._CITATION.strip(),
+        citation=scifig.CITATION.strip(),
         audit=audit_text if audit_text is not None else sample_audit(),
         performance=(ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip(),
     )

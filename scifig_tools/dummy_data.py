@@ -13,19 +13,17 @@ import json
 import pickle
 import random
 import re
-import zipfile
 import zlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+import scifig
+from scifig_tools import layout
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "dummy_data" / "source" / "articles.json"
-UPSTREAM_SPLITS = {"train": "train", "validation": "dev", "test": "test"}
-_TIMESTAMP = (2024, 6, 1, 0, 0, 0)
 _SHARD_SIZE = 3
-_FIG2CAP = "Which of the following captions best describes the whole figure?"
-_SUBFIG = "which of the following options best describes the content in sub-figure ({})?"
 
 
 def load_articles(source=SOURCE):
@@ -59,7 +57,8 @@ def figure_image(uid, index):
     return image
 
 
-def _encode(image, fmt):
+def encode(image, fmt):
+    """An image's bytes in `fmt` ("PNG" or "JPEG"), deterministic."""
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"optimize": False}))
     return buffer.getvalue()
@@ -70,10 +69,6 @@ def caption_of(figure):
     return f"{figure['title']} {panels}"
 
 
-def image_name(uid, index):
-    return f"{uid}_figure_{index}.png"
-
-
 def _record(article, **fields):
     return {"uid": article["uid"], "category": article["category"], "subject": article["subject"], **fields}
 
@@ -81,8 +76,7 @@ def _record(article, **fields):
 def _question(stem, correct, distractors, rng):
     options = [correct] + distractors[:3]
     rng.shuffle(options)
-    lines = "".join(f"\n{letter}: {option}" for letter, option in zip("ABCD", options))
-    return stem + lines, "ABCD"[options.index(correct)]
+    return layout.question(stem, options), scifig.ANSWER_LETTERS[options.index(correct)]
 
 
 def _featured_figure(article):
@@ -96,18 +90,18 @@ def mcq_records(article, withheld_answer=None):
     figures = article["figures"]
     k = _featured_figure(article)
     others = [figure["title"] for i, figure in enumerate(figures) if i != k]
-    fig2cap = _question(_FIG2CAP, figures[k]["title"], others, rng)
+    fig2cap = _question(layout.FIG2CAP_QUESTION, figures[k]["title"], others, rng)
     # The figure with the most panels, so SubCap2Fig's distractors come from the same figure where they can.
     busiest = max(range(len(figures)), key=lambda i: (len(figures[i]["panels"]), -i))
     letter, text = list(figures[busiest]["panels"].items())[-1]
-    same_figure = [t for l, t in figures[busiest]["panels"].items() if l != letter]
+    same_figure = [t for other, t in figures[busiest]["panels"].items() if other != letter]
     other_figures = [t for i, f in enumerate(figures) if i != busiest for t in f["panels"].values()]
-    subfig2cap = _question(_SUBFIG.format(letter), text, rng.sample(other_figures, 3), rng)
-    subcap2fig = _question(_SUBFIG.format(letter), text, same_figure + other_figures, rng)
+    subfig2cap = _question(layout.SUBFIG_QUESTION.format(letter), text, rng.sample(other_figures, 3), rng)
+    subcap2fig = _question(layout.SUBFIG_QUESTION.format(letter), text, same_figure + other_figures, rng)
     records = []
-    for (question, answer), figure in ((fig2cap, k), (subfig2cap, busiest), (subcap2fig, busiest)):
+    for (text, answer), figure in ((fig2cap, k), (subfig2cap, busiest), (subcap2fig, busiest)):
         shown = answer if withheld_answer is None else withheld_answer
-        records.append(_record(article, question=question, answer=shown, image=image_name(article["uid"], figure)))
+        records.append(_record(article, question=text, answer=shown, image=layout.figure_name(article["uid"], figure)))
     return records
 
 
@@ -119,22 +113,23 @@ def _content(article):
 def benchmark_records(articles):
     """{member path inside benchmark.zip: JSON-ready records} and {member path: image bytes}."""
     members, images = {}, {}
-    for split, folder in UPSTREAM_SPLITS.items():
+    for split in scifig.SPLITS:
         in_split = [a for a in articles if a["split"] == split]
         captioning, settings, chat = [], [[], [], []], []
         for position, article in enumerate(in_split):
             uid, figures = article["uid"], article["figures"]
             for index in range(len(figures)):
-                images[f"benchmark/{folder}/images/{image_name(uid, index)}"] = _encode(figure_image(uid, index), "PNG")
+                name = layout.benchmark_image(split, layout.figure_name(uid, index))
+                images[name] = encode(figure_image(uid, index), "PNG")
             common = {"abstract": article["abstract"], "content": _content(article)}
             if split == "train":
                 captioning.append(_record(article, **common, images=[
-                    {"image": image_name(uid, i), "caption": caption_of(f)} for i, f in enumerate(figures)]))
+                    {"image": layout.figure_name(uid, i), "caption": caption_of(f)} for i, f in enumerate(figures)]))
             else:
                 k = _featured_figure(article)
                 # The last test article's caption is withheld, as a hidden-reference release would do.
                 hidden = split == "test" and position == len(in_split) - 1
-                captioning.append(_record(article, **common, image=image_name(uid, k),
+                captioning.append(_record(article, **common, image=layout.figure_name(uid, k),
                                           caption=None if hidden else caption_of(figures[k])))
             withheld = None if split != "test" else ("" if position % 2 else "anonymized")
             for setting, record in enumerate(mcq_records(article, withheld)):
@@ -149,12 +144,12 @@ def benchmark_records(articles):
                     for letter, text in turns:
                         conversations += [{"from": "human", "value": f"What does sub-figure ({letter}) show?"},
                                           {"from": "assistant", "value": text}]
-                    chat.append(_record(article, image=image_name(uid, index), caption=figure["title"],
+                    chat.append(_record(article, image=layout.figure_name(uid, index), caption=figure["title"],
                                         conversations=conversations))
-        members[f"benchmark/{folder}/image_caption_generation_data.json"] = captioning
-        members[f"benchmark/{folder}/image_caption_matching_data.json"] = settings
+        members[layout.benchmark_json(split, "captioning")] = captioning
+        members[layout.benchmark_json(split, "mcq")] = settings
         if split == "train":
-            members["benchmark/train/image_caption_chat_data.json"] = chat
+            members[layout.benchmark_json(split, "chat")] = chat
     return members, images
 
 
@@ -180,7 +175,7 @@ def pretraining_document(article):
             "local_path": f"images/{uid}_{number}.png",
             "raw_url": f"https://www.nature.com/articles/{uid}/figures/{number}",
             "caption": caption_of(figure),
-            "image_base64": base64.b64encode(_encode(figure_image(uid, index), "JPEG")).decode("ascii"),
+            "image_base64": base64.b64encode(encode(figure_image(uid, index), "JPEG")).decode("ascii"),
             "matched_text_index": matched,
             "matched_sim": 0.31,
         })
@@ -198,7 +193,7 @@ def pretraining_shards(articles):
     """{member path inside pretraindata.zip: list of documents}: shards of three under shards/all/."""
     documents = [pretraining_document(article) for article in articles]
     return {
-        f"pretraindata/shards/all/shard_{n}.pkl": documents[start:start + _SHARD_SIZE]
+        layout.pretraining_shard(n): documents[start:start + _SHARD_SIZE]
         for n, start in enumerate(range(0, len(documents), _SHARD_SIZE))
     }
 
@@ -209,10 +204,10 @@ def rawdata_members(articles):
     for article in articles:
         uid = article["uid"]
         number = int(uid[-2:])
-        folder = f"rawdata/{article['category']}/{article['subject']}/{uid}/"
+        folder = layout.rawdata_folder(article["category"], article["subject"], uid)
         images = []
         for index, figure in enumerate(article["figures"]):
-            members[f"{folder}figure_{index}.png"] = _encode(figure_image(uid, index), "PNG")
+            members[f"{folder}figure_{index}.png"] = encode(figure_image(uid, index), "PNG")
             description = " ".join(f"({letter}) {text}" for letter, text in figure["panels"].items())
             members[f"{folder}figure_{index}_info.txt"] = f"{figure['title']}\n{description}\n".encode("utf-8")
             images.append({"image_filename": f"figure_{index}.png", "text_filename": f"figure_{index}_info.txt",
@@ -236,26 +231,18 @@ def rawdata_members(articles):
     return members
 
 
-def write_zip(path, members):
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in sorted(members.items()):
-            info = zipfile.ZipInfo(name, date_time=_TIMESTAMP)
-            # Images are stored, text deflated, as the hosted archives do.
-            info.compress_type = zipfile.ZIP_STORED if name.endswith(".png") else zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-
-
 def build(out_dir, source=SOURCE):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     articles = load_articles(source)
     records, images = benchmark_records(articles)
-    members = {name: json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8") for name, value in records.items()}
-    write_zip(out_dir / "benchmark.zip", {**members, **images})
+    members = {name: json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8")
+               for name, value in records.items()}
+    layout.write_zip(out_dir / "benchmark.zip", {**members, **images})
     shards = {}
     for name, documents in pretraining_shards(articles).items():
         shards[name] = pickle.dumps(documents, protocol=4)
-        shards[name[: -len(".pkl")] + ".count"] = str(len(documents)).encode("ascii")
-    write_zip(out_dir / "pretraindata.zip", shards)
-    write_zip(out_dir / "rawdata.zip", rawdata_members(articles))
+        shards[layout.shard_count(name)] = str(len(documents)).encode("ascii")
+    layout.write_zip(out_dir / "pretraindata.zip", shards)
+    layout.write_zip(out_dir / "rawdata.zip", rawdata_members(articles))
     return [out_dir / "benchmark.zip", out_dir / "pretraindata.zip", out_dir / "rawdata.zip"]

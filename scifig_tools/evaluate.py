@@ -24,55 +24,28 @@ from scipy import stats
 
 import scifig
 from scifig_tools.answers import LETTERS, extract_letter
+from scifig_tools.browse import browse
+from scifig_tools.predictions import PredictionsError, read_predictions, write_predictions
 from scifig_tools.report import markdown_table
 
 BASELINES = ("random", "longest-option", "first-option")
 _EXAMPLES = 5
 
 
-class PredictionsError(ValueError):
-    """A predictions file that cannot be scored as given: the message names the line or the ids."""
-
-
-def is_mcq(config):
-    return config.startswith("mcq")
-
-
 def references(config, split, data_dir=None, base_url=None, **config_kwargs):
-    """The split's rows without images (they are not needed to score), as dicts in dataset order."""
+    """The split's rows without images (they are not needed to score), as dicts in dataset order, with category
+    and setting as names."""
     stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
-    columns = ["id", "uid", "figure_id", "category", "subject"] + (
-        ["setting", "options", "answer"] if is_mcq(config) else ["caption"])
-    names = stream.features["category"].names
+    mcq = scifig.is_mcq(config)
+    columns = ["id", "uid", "figure_id", "category", "subject"] + (["setting", "options", "answer"] if mcq
+                                                                    else ["caption"])
     rows = []
     for row in stream.select_columns(columns):
-        row["category"] = names[row["category"]]
-        if is_mcq(config):
+        row["category"] = scifig.category_name(row["category"])
+        if mcq:
             row["setting"] = scifig.SETTINGS[row["setting"]]
         rows.append(row)
     return rows
-
-
-def read_predictions(path):
-    """{id: prediction text}; malformed lines and duplicate ids are errors that name them."""
-    predictions, duplicates = {}, []
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise PredictionsError(f"{path}:{number}: not JSON: {error}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("id"), str) \
-                    or not isinstance(record.get("prediction"), str):
-                raise PredictionsError(f'{path}:{number}: expected {{"id": str, "prediction": str}}, got {line.strip()[:120]}')
-            if record["id"] in predictions:
-                duplicates.append(record["id"])
-            predictions[record["id"]] = record["prediction"]
-    if duplicates:
-        raise PredictionsError(f"{path}: duplicate ids ({len(duplicates)}): {', '.join(duplicates[:10])}")
-    return predictions
 
 
 def baseline_predictions(rows, baseline, seed=0):
@@ -89,13 +62,6 @@ def baseline_predictions(rows, baseline, seed=0):
             letter = "A"
         predictions[row["id"]] = letter
     return predictions
-
-
-def write_predictions(predictions, path):
-    with open(path, "w", encoding="utf-8") as file:
-        for key, text in predictions.items():
-            file.write(json.dumps({"id": key, "prediction": text}, ensure_ascii=False) + "\n")
-    return path
 
 
 def _check_ids(rows, predictions):
@@ -322,15 +288,16 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
     out = Path(out) if out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
+    mcq = scifig.is_mcq(config)
     if baseline:
-        if not is_mcq(config):
+        if not mcq:
             raise ValueError("baselines pick an option: they exist for the multiple-choice configs only")
         predicted = baseline_predictions(rows, baseline)
         if out:
             predictions = write_predictions(predicted, out / f"predictions-{baseline}.jsonl")
     else:
         predicted = read_predictions(predictions)
-    metrics = score_mcq(rows, predicted) if is_mcq(config) else score_captioning(rows, predicted)
+    metrics = score_mcq(rows, predicted) if mcq else score_captioning(rows, predicted)
     metrics.update({"config": config, "split": split,
                     "predictions": str(predictions) if predictions else f"baseline:{baseline}"})
     if out:
@@ -339,8 +306,6 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
         (out / "metrics.md").write_text(markdown(metrics, title), encoding="utf-8")
         chart(metrics, out / "by_category.png", title)
         if browse_errors and predictions:
-            from scifig_tools.browse import browse
-
             browse(config, split, out / "errors.html", data_dir=data_dir, base_url=base_url,
                    predictions=predictions, only_errors=True, **config_kwargs)
     return metrics

@@ -5,8 +5,8 @@
 
 Layout: OUT_DIR/<config>/<split>-NNNNN-of-NNNNN.parquet, images embedded as {bytes, path} structs, shards of at
 most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows (fewer where datasets' 100 MB
-row-group limit says so), small enough for the viewer, features in the Parquet schema metadata; OUT_DIR/README.md is the card
-with `configs:` mapping every split to its files. A re-run skips shards already written and complete: each
+row-group limit says so), small enough for the viewer, features in the Parquet schema metadata; OUT_DIR/README.md
+is the card with `configs:` mapping every split to its files. A re-run skips shards already written and complete: each
 shard is written to a temporary name and renamed only when whole.
 """
 
@@ -23,9 +23,6 @@ import scifig
 from scifig_tools import card
 from scifig_tools.infos import declared_info
 from scifig_tools.schema import parquet_metadata
-
-DEFAULT_CONFIG = "mcq"
-CONFIGS = [config.name for config in scifig.SciFig.BUILDER_CONFIGS]
 
 
 def shard_plan(dataset, max_shard_size):
@@ -91,10 +88,9 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="
            num_proc=None, progress=True):
     """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}."""
     out_dir = Path(out_dir)
-    configs = configs or CONFIGS
-    unknown = sorted(set(configs) - set(CONFIGS))
-    if unknown:
-        raise ValueError(f"unknown configs {unknown}; valid: {', '.join(CONFIGS)}")
+    configs = configs or scifig.CONFIG_NAMES
+    for config in configs:
+        scifig.task_of(config)  # an unknown name is a ValueError listing the valid ones, before any work
     report = {}
     for config in configs:
         builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url)
@@ -113,8 +109,8 @@ def exported_splits(out_dir):
     """{config: {split: {num_examples, num_bytes}}} for every config folder in an export, from the Parquet footers
     (num_bytes: uncompressed, as datasets counts it)."""
     splits = {}
-    for config in CONFIGS:
-        for split in ("train", "validation", "test"):
+    for config in scifig.CONFIG_NAMES:
+        for split in scifig.SPLITS:
             files = sorted((Path(out_dir) / config).glob(f"{split}-*.parquet"))
             if files:
                 footers = [pq.ParquetFile(f).metadata for f in files]
@@ -133,7 +129,7 @@ def write_card(out_dir):
          "data_files": [{"split": split, "path": f"{config}/{split}-*.parquet"} for split in counts[config]]}
         for config in counts
     ]
-    default = DEFAULT_CONFIG if DEFAULT_CONFIG in counts else next(iter(counts))
+    default = scifig.DEFAULT_CONFIG if scifig.DEFAULT_CONFIG in counts else next(iter(counts))
     for entry in configs_yaml:
         if entry["config_name"] == default:
             entry["default"] = True

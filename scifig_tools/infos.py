@@ -19,15 +19,9 @@ import scifig
 from scifig_tools.schema import to_sequence_dict
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = [config.name for config in scifig.SciFig.BUILDER_CONFIGS]
-ARCHIVES = {"pretraining": ["pretraindata"], "articles": ["rawdata"]}  # the rest read benchmark.zip
 # Fields the builder alone determines; everything else is measured from data.
 DECLARED = ("description", "citation", "homepage", "license", "features", "builder_name", "dataset_name",
             "config_name", "version")
-
-
-def archives_of(config):
-    return ARCHIVES.get(config, ["benchmark"])
 
 
 def info_dict(info):
@@ -49,17 +43,17 @@ def measured_info(config, data_dir, cache_dir=None, num_proc=None):
     builder.download_and_prepare(num_proc=num_proc)
     info = builder.info
     checksums = {}
-    for archive in archives_of(config):
-        path = os.path.join(os.path.abspath(os.path.expanduser(data_dir)), f"{archive}.zip")
-        if os.path.isfile(path):  # an unzipped copy has no zip to checksum
-            checksums[scifig._URLS[archive]] = get_size_checksum_dict(path, record_checksum=True)
+    archive = scifig.RECIPES[scifig.task_of(config)].archive
+    path = os.path.join(os.path.abspath(os.path.expanduser(data_dir)), f"{archive}.zip")
+    if os.path.isfile(path):  # an unzipped copy has no zip to checksum
+        checksums[scifig.ARCHIVE_URLS[archive]] = get_size_checksum_dict(path, record_checksum=True)
     info.download_checksums = checksums or None
     info.download_size = sum(c["num_bytes"] for c in checksums.values()) if checksums else None
     info.size_in_bytes = (info.download_size or 0) + (info.dataset_size or 0) if checksums else None
     return info_dict(info)
 
 
-def build(data_dir=None, configs=CONFIGS, cache_dir=None, num_proc=None):
+def build(data_dir=None, configs=scifig.CONFIG_NAMES, cache_dir=None, num_proc=None):
     if data_dir is None:
         return {config: declared_info(config) for config in configs}
     return {config: measured_info(config, data_dir, cache_dir, num_proc) for config in configs}

@@ -1,8 +1,8 @@
 """The builder's features written in the form both datasets lines read.
 
 datasets >= 4 serialises lists as `List` (`list:` in YAML); datasets 3.6 knows only `Sequence` (and plain lists of
-structs) and fails on the newer form, while the newer lines still read both. Everything scifig writes (dataset_infos.json, the card's
-`dataset_info`, Parquet schema metadata) goes through here.
+structs) and fails on the newer form, while the newer lines still read both. Everything scifig writes
+(dataset_infos.json, the card's `dataset_info`, Parquet schema metadata) goes through here.
 """
 
 import json
@@ -11,7 +11,7 @@ import scifig
 
 
 def features_of(config):
-    return scifig.SciFig(config_name=config).info.features
+    return scifig.FEATURES[scifig.task_of(config)]
 
 
 def _unsized_list(node):

@@ -35,11 +35,10 @@ def counted(data_dir=None, base_url=None, **config_kwargs):
     """The same counts from a data source: every split of `captioning`, images not decoded."""
     figures, articles = collections.Counter(), collections.defaultdict(set)
     splits = scifig.load("captioning", streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
-    names = splits["train"].features["category"].names
     for split in splits.values():
         for row in split.cast_column("image", datasets.Image(decode=False)).select_columns(
                 ["uid", "category", "subject"]):
-            key = (names[row["category"]], row["subject"])
+            key = (scifig.category_name(row["category"]), row["subject"])
             figures[key] += 1
             articles[key].add(row["uid"])
     order = [(c, s) for c, subjects in scifig.TAXONOMY.items() for s in subjects]

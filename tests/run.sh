@@ -8,6 +8,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q -r requirements.txt -r tests/requirements.txt
 # PyTorch's CPU build, for the DataLoader sharding test (this machine kind keeps its wheel on disk).
 .venv/bin/pip install -q "torch==2.13.0"
+.venv/bin/ruff check .
 echo "== datasets $(.venv/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv/bin/python -m pytest tests -q
 

@@ -5,18 +5,18 @@ import logging
 import os
 import pickle
 import shutil
-from pathlib import Path
 
 import pytest
 
 import scifig
-from conftest import DUMMY
-from scifig_tools.dummy_data import write_zip
+from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "shared" / "mmsci" / "examples"
-MCQ = "benchmark/dev/image_caption_matching_data.json"
-IMAGE = "benchmark/dev/images/ncomms1_figure_0.png"
+from conftest import DUMMY, ROOT
+
+EXAMPLES = ROOT / "scifig_tools" / "upstream" / "examples"
+MCQ = benchmark_json("validation", "mcq")
+IMAGE = benchmark_image("validation", "ncomms1_figure_0.png")
 
 
 def _png():
@@ -47,7 +47,6 @@ def _validation(data_dir, **kwargs):
     return list(scifig.load("mcq", split="validation", streaming=True, data_dir=data_dir, **kwargs))
 
 
-@pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} (the shared upstream examples) is not present")
 def test_the_16_real_dev_records_parse_into_four_options():
     settings = json.loads((EXAMPLES / "dev_mcq_16_records_by_setting.json").read_text(encoding="utf-8"))
     assert len(settings) == 3
@@ -56,15 +55,14 @@ def test_the_16_real_dev_records_parse_into_four_options():
         for record in records:
             stem, options = scifig.parse_mcq_prompt(record["question"])
             assert stem.endswith("?") and len(options) == 4
-            assert record["question"] == stem + "".join(f"\n{l}: {o}" for l, o in zip("ABCD", options))
+            assert record["question"] == stem + "".join(f"\n{letter}: {o}" for letter, o in zip("ABCD", options))
             parsed += 1
     assert parsed == 16
 
 
-@pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"{EXAMPLES} (the shared upstream examples) is not present")
 def test_the_16_real_dev_records_load_through_the_builder(tmp_path):
     settings = json.loads((EXAMPLES / "dev_mcq_16_records_by_setting.json").read_text(encoding="utf-8"))
-    images = {f"benchmark/dev/images/{r['image']}": _png() for records in settings for r in records}
+    images = {benchmark_image("validation", r["image"]): _png() for records in settings for r in records}
     write_zip(tmp_path / "benchmark.zip", {MCQ: json.dumps(settings).encode(), **images})
     rows = _validation(str(tmp_path))
     assert len(rows) == 16
@@ -216,7 +214,7 @@ def test_corrupt_png_names_the_member_and_record_or_is_skipped(tmp_path, caplog)
     corrupt[40:48] = b"\x00" * 8  # inside IHDR/IDAT: the chunk checksum no longer matches
     settings = [[_mcq(), _mcq(question="Q2?\nA: a\nB: b\nC: c\nD: d", image="ncomms1_figure_1.png")], [], []]
     write_zip(tmp_path / "benchmark.zip", {MCQ: json.dumps(settings).encode(), IMAGE: bytes(corrupt),
-                                           "benchmark/dev/images/ncomms1_figure_1.png": _png()})
+                                           benchmark_image("validation", "ncomms1_figure_1.png"): _png()})
     with pytest.raises(scifig.ScifigDataError) as error:
         _validation(str(tmp_path))
     assert IMAGE in str(error.value) and "record 0 of setting fig2cap" in str(error.value)
@@ -243,7 +241,8 @@ def test_missing_fields_are_errors_and_extra_fields_are_tolerated(tmp_path, capl
     del no_uid["uid"]
     extra = _mcq(question="Q3?\nA: a\nB: b\nC: c\nD: d", figure_caption="unexpected", scores=[1, 2])
     data_dir = _benchmark(tmp_path, [[no_uid, extra], [], []])
-    with pytest.raises(scifig.ScifigDataError, match=r"record 0 of setting fig2cap \(uid None\): field 'uid' is missing"):
+    missing = r"record 0 of setting fig2cap \(uid None\): field 'uid' is missing"
+    with pytest.raises(scifig.ScifigDataError, match=missing):
         _validation(data_dir)
     with caplog.at_level(logging.WARNING):
         rows = _validation(data_dir, on_error="skip")

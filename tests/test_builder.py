@@ -1,36 +1,31 @@
 """The builder on the bundled dummy data: features, counts, values, images, streaming, filters, sources."""
 
-import io
 import shutil
 import zipfile
 
 import pytest
 
 import scifig
+from scifig_tools import dummy_data
+from scifig_tools.layout import benchmark_json
+
 from conftest import DUMMY
 from rows import rows_of
-from scifig_tools import dummy_data
 
-MCQ_JSON = "image_caption_matching_data.json"
-CAPTIONING_JSON = "image_caption_generation_data.json"
+# Rows per split of the bundled sample (dummy_data/source/articles.json: 8 articles, 10 filings): 12 train figures
+# with captions, one figure per validation/test article, one question per setting and article, one conversation
+# per multi-panel train figure, one pre-training document per filing, one row per distinct article.
+SPLIT_SIZES = {
+    "captioning": {"train": 12, "validation": 4, "test": 3},
+    "mcq": {"train": 9, "validation": 12, "test": 9},
+    "mcq_fig2cap": {"train": 3, "validation": 4, "test": 3},
+    "mcq_subfig2cap": {"train": 3, "validation": 4, "test": 3},
+    "mcq_subcap2fig": {"train": 3, "validation": 4, "test": 3},
+    "chat": {"train": 12},
+    "pretraining": {"train": 10},
+    "articles": {"train": 8},
+}
 ALL_CONFIGS = ["captioning", "mcq", "mcq_fig2cap", "mcq_subfig2cap", "mcq_subcap2fig", "pretraining"]
-
-
-def _folder(split):
-    return scifig.SPLIT_FOLDERS[split]
-
-
-def expected_count(upstream, config, split):
-    records = upstream["records"]
-    if config == "pretraining":
-        return sum(len(documents) for documents in upstream["shards"].values())
-    if config == "captioning":
-        rows = records[f"benchmark/{_folder(split)}/{CAPTIONING_JSON}"]
-        return sum(len(r["images"]) if "images" in r else 1 for r in rows)
-    settings = records[f"benchmark/{_folder(split)}/{MCQ_JSON}"]
-    if config == "mcq":
-        return sum(len(setting) for setting in settings)
-    return len(settings[scifig.SETTINGS.index(config[len("mcq_"):])])
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +34,42 @@ def prepared(tmp_path_factory):
     return {config: scifig.load(config, data_dir=str(DUMMY), cache_dir=cache) for config in ALL_CONFIGS}
 
 
+def test_the_split_table_covers_every_config():
+    assert sorted(SPLIT_SIZES) == sorted(scifig.CONFIG_NAMES)
+
+
 @pytest.mark.parametrize("config", ALL_CONFIGS)
-def test_features_splits_and_counts(prepared, upstream, config):
+def test_features_splits_and_counts(prepared, config):
     dataset = prepared[config]
-    task = "mcq" if config.startswith("mcq") else config
-    expected_splits = ["train"] if config == "pretraining" else ["train", "validation", "test"]
-    assert sorted(dataset) == sorted(expected_splits)
-    for split in expected_splits:
-        assert dataset[split].features == scifig.FEATURES[task]
-        assert list(dataset[split].features)[0] == "id"
-        assert dataset[split].num_rows == expected_count(upstream, config, split) > 0
-        ids = dataset[split]["id"]
-        assert len(set(ids)) == len(ids)
+    assert {split: rows.num_rows for split, rows in dataset.items()} == SPLIT_SIZES[config]
+    for split, rows in dataset.items():
+        assert rows.features == scifig.FEATURES[scifig.task_of(config)]
+        assert list(rows.features)[0] == "id"
+        assert len(set(rows["id"])) == len(rows)
+
+
+@pytest.mark.parametrize("config", ["chat", "articles"])
+def test_streamed_split_sizes(config):
+    streams = scifig.load(config, streaming=True, data_dir=str(DUMMY))
+    counted = {split: sum(1 for _ in rows.select_columns(["id"])) for split, rows in streams.items()}
+    assert counted == SPLIT_SIZES[config]
+
+
+@pytest.mark.parametrize("settings,expected", [
+    ("fig2cap", ["fig2cap"]),
+    (["subcap2fig", "fig2cap"], ["fig2cap", "subcap2fig"]),  # upstream order, whatever order they are asked in
+    (("subfig2cap",), ["subfig2cap"]),
+])
+def test_settings_take_one_name_or_several(settings, expected):
+    stream = scifig.load("mcq", split="validation", streaming=True, data_dir=str(DUMMY), settings=settings)
+    seen = [scifig.SETTINGS[row["setting"]] for row in stream.select_columns(["setting"])]
+    assert sorted(set(seen), key=scifig.SETTINGS.index) == expected
+    assert len(seen) == SPLIT_SIZES["mcq_fig2cap"]["validation"] * len(expected)
+
+
+def test_unknown_setting_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown settings \\['fig2caption'\\].*fig2cap, subfig2cap, subcap2fig"):
+        scifig.load("mcq", split="validation", streaming=True, data_dir=str(DUMMY), settings="fig2caption")
 
 
 @pytest.mark.parametrize("config", ALL_CONFIGS)
@@ -62,7 +81,7 @@ def test_streaming_yields_exactly_the_prepared_rows(prepared, config):
 
 def test_mcq_rows_match_upstream_records(prepared, upstream):
     validation = prepared["mcq"]["validation"]
-    settings = upstream["records"][f"benchmark/dev/{MCQ_JSON}"]
+    settings = upstream["records"][benchmark_json("validation", "mcq")]
     expected = sorted(
         (r["uid"], r["subject"], s, r["image"][:-4], "ABCD".index(r["answer"]), r["question"])
         for s, records in enumerate(settings) for r in records
@@ -73,7 +92,8 @@ def test_mcq_rows_match_upstream_records(prepared, upstream):
     for row in validation:
         assert row["prompt"].startswith(row["question"] + "\nA: ")
         assert len(row["options"]) == 4
-        assert "".join(f"\n{l}: {o}" for l, o in zip("ABCD", row["options"])) == row["prompt"][len(row["question"]):]
+        lines = "".join(f"\n{letter}: {o}" for letter, o in zip("ABCD", row["options"]))
+        assert lines == row["prompt"][len(row["question"]):]
 
 
 def test_mcq_quirks_survive(prepared):
@@ -103,7 +123,7 @@ def test_figure_index_ten_and_image_sizes(prepared):
 
 def test_captioning_flattens_train_and_withholds_missing_captions(prepared, upstream):
     train = prepared["captioning"]["train"]
-    articles = upstream["records"][f"benchmark/train/{CAPTIONING_JSON}"]
+    articles = upstream["records"][benchmark_json("train", "captioning")]
     expected = {(a["uid"], f["image"][:-4], f["caption"]) for a in articles for f in a["images"]}
     assert set(zip(train["uid"], train["figure_id"], train["caption"])) == expected
     test = prepared["captioning"]["test"]

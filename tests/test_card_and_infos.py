@@ -14,11 +14,12 @@ from huggingface_hub import DatasetCard
 from PIL import Image
 
 import scifig
-from conftest import DUMMY, ROOT, SCRIPTS_RUN
 from scifig_tools import card, infos, stats
 from scifig_tools.serve import RangeServer
 
-CONFIGS = [config.name for config in scifig.SciFig.BUILDER_CONFIGS]
+from conftest import DUMMY, ROOT, SCRIPTS_RUN
+
+CONFIGS = scifig.CONFIG_NAMES
 
 
 def test_readme_is_the_card_the_builder_writes():
@@ -79,10 +80,10 @@ def measured(tmp_path_factory):
 def test_infos_measure_split_sizes_and_archive_checksums(measured):
     assert measured["mcq"]["splits"]["validation"]["num_examples"] == len(
         scifig.load("mcq", split="validation", data_dir=str(DUMMY)))
-    checksum = measured["mcq"]["download_checksums"][scifig._URLS["benchmark"]]
+    checksum = measured["mcq"]["download_checksums"][scifig.ARCHIVE_URLS["benchmark"]]
     archive = (DUMMY / "benchmark.zip").read_bytes()
     assert checksum == {"num_bytes": len(archive), "checksum": hashlib.sha256(archive).hexdigest()}
-    assert scifig._URLS["pretraindata"] in measured["pretraining"]["download_checksums"]
+    assert scifig.ARCHIVE_URLS["pretraindata"] in measured["pretraining"]["download_checksums"]
 
 
 def _clone_with(tmp_path, measured):
@@ -144,10 +145,15 @@ def test_a_changed_archive_on_a_mirror_is_named_under_all_checks(tmp_path, measu
 
 def test_stats_counts_upstream_and_any_source(tmp_path):
     counts, source = stats.upstream_counts()
-    summary = json.loads(stats.SUMMARY.read_text(encoding="utf-8"))
     assert len(counts) == 72 and "summary2.json" in source
-    assert sum(c["articles"] for c in counts.values()) == sum(
-        n["articles"] for subjects in summary["subjects"].values() for n in subjects.values())
+    # every taxonomy entry, in taxonomy order ("Ecology" once under each of its two categories)
+    assert list(counts) == [(c, s) for c, subjects in scifig.TAXONOMY.items() for s in subjects]
+    # the per-subject table against the corpus totals published beside it (and in the MMSci paper)
+    total = json.loads(stats.SUMMARY.read_text(encoding="utf-8"))["total"]
+    assert sum(c["articles"] for c in counts.values()) == total["num_articles"] == 131393
+    assert sum(c["figures"] for c in counts.values()) == pytest.approx(total["num_figures"], rel=1e-4)
+    assert total["num_figures"] == 742273
+    assert all(0 < c["articles"] <= c["figures"] for c in counts.values())
     sample = stats.counted(data_dir=str(DUMMY))
     captioning = scifig.load("captioning", data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
     rows = [row for split in captioning.values() for row in split.select_columns(["uid", "category", "subject"])]

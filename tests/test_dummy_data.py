@@ -4,8 +4,9 @@ import json
 import pickle
 import zipfile
 
-from conftest import DUMMY
 from scifig_tools import dummy_data
+
+from conftest import DUMMY
 
 
 def _payloads(path):

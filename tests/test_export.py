@@ -8,15 +8,18 @@ import pytest
 from huggingface_hub import DatasetCard
 
 import scifig
+from scifig_tools import dummy_data
+from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
+
 from conftest import DUMMY, SCRIPTS_RUN
 from rows import rows_of
-from scifig_tools import dummy_data
 
 if SCRIPTS_RUN:
     pytest.skip("the export is written and read with datasets >= 4, the Hub's own line", allow_module_level=True)
 
 from scifig_tools import export  # noqa: E402
-CONFIGS = export.CONFIGS
+
+CONFIGS = scifig.CONFIG_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +75,12 @@ def big_benchmark(tmp_path_factory):
         for setting, record in enumerate(dummy_data.mcq_records(article)):
             if setting == n % 3:
                 records[setting].append(record)
-                name = f"benchmark/dev/images/{record['image']}"
-                images[name] = dummy_data._encode(dummy_data.figure_image(article["uid"], n % 4), "PNG")
-    dummy_data.write_zip(folder / "benchmark.zip", {
-        "benchmark/dev/image_caption_matching_data.json": json.dumps(records).encode(), **images,
-        "benchmark/train/image_caption_matching_data.json": b"[[],[],[]]",
-        "benchmark/test/image_caption_matching_data.json": b"[[],[],[]]",
+                name = benchmark_image("validation", record["image"])
+                images[name] = dummy_data.encode(dummy_data.figure_image(article["uid"], n % 4), "PNG")
+    write_zip(folder / "benchmark.zip", {
+        benchmark_json("validation", "mcq"): json.dumps(records).encode(), **images,
+        benchmark_json("train", "mcq"): b"[[],[],[]]",
+        benchmark_json("test", "mcq"): b"[[],[],[]]",
     })
     return folder
 
@@ -94,7 +97,8 @@ def test_shards_and_row_groups_respect_the_limits(big_benchmark, tmp_path):
         metadata = pq.ParquetFile(shard).metadata
         total += metadata.num_rows
         assert metadata.num_row_groups >= 1
-        assert all(metadata.row_group(i).num_rows <= export.IMAGE_ROW_GROUP_ROWS for i in range(metadata.num_row_groups))
+        groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+        assert all(group.num_rows <= export.IMAGE_ROW_GROUP_ROWS for group in groups)
         # each shard holds about 1/n of the data: within the limit plus one row's worth
         assert sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)) < 40_000 * 1.2
     assert total == 250

@@ -7,8 +7,9 @@ import time
 import pytest
 
 import scifig
-from conftest import DUMMY
 from scifig_tools.serve import RangeRequestHandler, RangeServer
+
+from conftest import DUMMY
 
 
 class _Plan:

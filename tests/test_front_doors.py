@@ -1,5 +1,6 @@
 """The three ways in: load_dataset on the script (datasets < 4), the builder (any line), the preview command."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import datasets
 import pytest
 
 import scifig
+
 from conftest import DUMMY, ROOT, SCRIPTS_RUN
 from rows import rows_of
 
@@ -52,13 +54,27 @@ def test_current_datasets_refuses_the_script_so_load_drives_the_builder(tmp_path
                       datasets.IterableDataset)
 
 
-def test_an_edited_script_is_not_served_from_a_stale_cache(tmp_path, monkeypatch):
-    first = scifig.load("mcq_fig2cap", split="validation", data_dir=str(DUMMY), cache_dir=str(tmp_path))
-    monkeypatch.setattr(scifig, "_code_hash", lambda: "edited")
-    if SCRIPTS_RUN:
-        pytest.skip("on datasets < 4 the script's own module hash decides; covered by datasets itself")
-    builder = scifig.SciFig(config_name="mcq_fig2cap", data_dir=str(DUMMY), hash="edited", cache_dir=str(tmp_path))
-    assert builder.cache_dir != first.cache_files[0]["filename"].rsplit("/", 1)[0]
+def _module_from(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # datasets re-imports a builder's module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_edited_script_is_not_served_from_a_stale_cache(tmp_path):
+    """builder() keys the cache by the script's own bytes: an edited copy prepares afresh, an identical one reuses."""
+    for copy, extra in (("same", ""), ("edited", "# an edit\n")):
+        (tmp_path / copy).mkdir()
+        (tmp_path / copy / "scifig.py").write_text((ROOT / "scifig.py").read_text(encoding="utf-8") + extra,
+                                                    encoding="utf-8")
+    cache = str(tmp_path / "cache")
+    original = scifig.builder("mcq_fig2cap", data_dir=str(DUMMY), cache_dir=cache)
+    original.download_and_prepare()
+    same = _module_from(tmp_path / "same" / "scifig.py", "scifig_same").builder("mcq_fig2cap", str(DUMMY), cache)
+    edited = _module_from(tmp_path / "edited" / "scifig.py", "scifig_edited").builder("mcq_fig2cap", str(DUMMY), cache)
+    assert same.cache_dir == original.cache_dir and os.path.isdir(same.cache_dir)
+    assert edited.cache_dir != original.cache_dir and not os.path.exists(edited.cache_dir)
 
 
 def test_preview_prints_features_and_rows():

@@ -1,6 +1,7 @@
 """The scorer, the audit and the browse page: metrics against values worked out by hand, every extraction rule,
 every error case, and the page opened in a real headless Chromium."""
 
+import html.parser
 import json
 import os
 import shutil
@@ -10,11 +11,13 @@ import sys
 import pytest
 from PIL import Image
 
-from conftest import DUMMY, ROOT
 from scifig_tools import evaluate as ev
 from scifig_tools.answers import extract_letter
 from scifig_tools.audit import audit
 from scifig_tools.browse import browse
+from scifig_tools.layout import benchmark_json
+
+from conftest import DUMMY, ROOT
 
 OPTIONS = ["Concentration spectra.", "Temperature spectra.", "UV/Vis absorption.", "Emission spectra."]
 
@@ -53,8 +56,8 @@ def test_mcq_accuracy_coverage_unparsed_and_wilson_interval():
 
 
 def test_ambiguous_subjects_are_reported_with_their_category():
-    rows = [dict(r, subject="Ecology", category=c) for r, c in zip(_mcq_rows()[:2], ["Biological sciences",
-                                                                                    "Earth and environmental sciences"])]
+    categories = ["Biological sciences", "Earth and environmental sciences"]
+    rows = [dict(r, subject="Ecology", category=c) for r, c in zip(_mcq_rows()[:2], categories)]
     metrics = ev.score_mcq(rows, {"r1": "A", "r2": "C"})
     assert metrics["by_subject"] == {
         "Ecology (Biological sciences)": ev._accuracy([True]),
@@ -63,7 +66,8 @@ def test_ambiguous_subjects_are_reported_with_their_category():
 
 
 @pytest.mark.parametrize("lines,message", [
-    (['{"id": "r1", "prediction": "A"}', '{"id": "nope", "prediction": "B"}'], "1 prediction ids are not in the split: nope"),
+    (['{"id": "r1", "prediction": "A"}', '{"id": "nope", "prediction": "B"}'],
+     "1 prediction ids are not in the split: nope"),
     (['{"id": "r1", "prediction": "A"}', '{"id": "r1", "prediction": "B"}'], "duplicate ids (1): r1"),
     (['{"id": "r1", "prediction": "A"}', "not json"], ":2: not JSON"),
     (['{"id": "r1", "answer": "A"}'], ':1: expected {"id": str, "prediction": str}'),
@@ -83,7 +87,8 @@ def test_caption_metrics_against_hand_computed_values():
     # clipped n-gram matches over the corpus: 1-grams (6+5)/(6+7), 2-grams (5+3)/(5+6), 3-grams (4+2)/(4+5),
     # 4-grams (3+1)/(3+4); hypotheses are longer than references, so no brevity penalty
     precisions = [11 / 13, 8 / 11, 6 / 9, 4 / 7]
-    assert [metrics["bleu_precisions"][f"bleu{n}"] for n in range(1, 5)] == pytest.approx([100 * p for p in precisions])
+    got = [metrics["bleu_precisions"][f"bleu{n}"] for n in range(1, 5)]
+    assert got == pytest.approx([100 * p for p in precisions])
     geometric = (precisions[0] * precisions[1] * precisions[2] * precisions[3]) ** 0.25
     assert metrics["bleu4"] == pytest.approx(100 * geometric)
     # ROUGE-L: identical pair 1; pair two has LCS 5 of 7 and 6 tokens: F = 2*(5/7)*(5/6)/(5/7 + 5/6) = 10/13
@@ -103,7 +108,8 @@ def test_cider_d_against_hand_computed_values():
 def test_baselines_are_deterministic_and_do_what_they_say():
     rows = _mcq_rows()
     assert set(ev.baseline_predictions(rows, "first-option").values()) == {"A"}
-    assert set(ev.baseline_predictions(rows, "longest-option").values()) == {"A"}  # "Concentration spectra." is longest
+    # "Concentration spectra." is the longest option
+    assert set(ev.baseline_predictions(rows, "longest-option").values()) == {"A"}
     assert ev.baseline_predictions(rows, "random") == ev.baseline_predictions(list(reversed(rows)), "random")
     with pytest.raises(ValueError, match="unknown baseline"):
         ev.baseline_predictions(rows, "oracle")
@@ -112,7 +118,7 @@ def test_baselines_are_deterministic_and_do_what_they_say():
 def test_evaluate_on_the_sample_writes_every_output(tmp_path, upstream):
     out = tmp_path / "out"
     metrics = ev.evaluate("mcq", "validation", baseline="first-option", data_dir=str(DUMMY), out=out)
-    answers = [r["answer"] for s in upstream["records"]["benchmark/dev/image_caption_matching_data.json"] for r in s]
+    answers = [r["answer"] for s in upstream["records"][benchmark_json("validation", "mcq")] for r in s]
     assert metrics["overall"]["accuracy"] == pytest.approx(answers.count("A") / len(answers))
     assert json.loads((out / "metrics.json").read_text())["overall"] == metrics["overall"]
     assert "| overall |" in (out / "metrics.md").read_text()
@@ -149,8 +155,8 @@ def test_audit_finds_the_article_filed_in_train_and_test(upstream):
     assert captioning["overlap"]["train/validation"]["articles"] == 0
     assert all(not ids for ids in captioning["duplicate_ids"].values())
     mcq = report["configs"]["mcq"]
-    validation = [r["answer"] for s in upstream["records"]["benchmark/dev/image_caption_matching_data.json"] for r in s]
-    assert mcq["answers"]["validation"] == {**{l: validation.count(l) for l in "ABCD"}, "withheld": 0}
+    validation = [r["answer"] for s in upstream["records"][benchmark_json("validation", "mcq")] for r in s]
+    assert mcq["answers"]["validation"] == {**{letter: validation.count(letter) for letter in "ABCD"}, "withheld": 0}
     assert mcq["answers"]["test"]["withheld"] == mcq["rows"]["test"]
     assert mcq["baselines"]["validation"]["first-option"]["correct"] == validation.count("A")
     assert "ncomms90003" in text
@@ -179,7 +185,8 @@ window.addEventListener("load", () => {
   const images = [...document.images];
   const result = {images: images.length, decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
                   sections: document.querySelectorAll("section.row").length,
-                  shown: Number(document.getElementById("count").dataset.rows)};
+                  shown: Number(document.getElementById("count").dataset.rows),
+                  fetched: performance.getEntriesByType("resource").map(e => e.name)};
   const out = document.createElement("pre"); out.id = "probe"; out.textContent = JSON.stringify(result);
   document.body.appendChild(out);
 });
@@ -208,7 +215,28 @@ def test_browse_page_renders_every_image_in_chromium(config, split, tmp_path):
     probe = _open_in_chromium(page, tmp_path)
     assert probe["sections"] == probe["shown"] == shown > 0
     assert probe["images"] == probe["decoded"] > 0
-    assert "http" not in page.read_text().split("<body>")[1].split("href=")[0]  # nothing fetched from a network
+    assert probe["fetched"] == []  # the browser loaded nothing beyond the page itself
+    sources = _fetching_attributes(page.read_text(encoding="utf-8"))
+    assert len(sources) == probe["images"] and all(value.startswith("data:") for value in sources)
+
+
+class _Fetches(html.parser.HTMLParser):
+    """Every attribute value a browser would fetch: src anywhere, href of <link>."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name == "src" or (tag == "link" and name == "href"):
+                self.values.append(value or "")
+
+
+def _fetching_attributes(text):
+    parser = _Fetches()
+    parser.feed(text)
+    return parser.values
 
 
 def test_browse_only_errors_with_predictions(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from datasets.distributed import split_dataset_by_node
 
 import scifig
+
 from conftest import DUMMY
 
 RANKS, WORKERS = 4, 2
@@ -17,7 +18,8 @@ def test_node_split_delivers_every_row_once(config, split):
     every = [row["id"] for row in stream.select_columns(["id"])]
     seen = collections.Counter()
     for rank in range(RANKS):
-        seen.update(row["id"] for row in split_dataset_by_node(stream, rank=rank, world_size=RANKS).select_columns(["id"]))
+        part = split_dataset_by_node(stream, rank=rank, world_size=RANKS)
+        seen.update(row["id"] for row in part.select_columns(["id"]))
     assert seen == collections.Counter(every) and max(seen.values()) == 1
 
 

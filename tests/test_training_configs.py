@@ -7,9 +7,11 @@ import jinja2
 import pytest
 
 import scifig
+from scifig_tools import dummy_data
+from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
+
 from conftest import DUMMY
 from rows import rows_of
-from scifig_tools import dummy_data
 
 # A chat template of the kind vision models ship: one placeholder per image part.
 CHAT_TEMPLATE = jinja2.Environment().from_string(
@@ -34,14 +36,15 @@ def test_chat_rows_follow_the_upstream_conversations(chat, upstream):
     assert sorted(chat) == ["train"]
     train = chat["train"]
     assert train.features == scifig.FEATURES["chat"] and list(train.features)[0] == "id"
-    records = upstream["records"]["benchmark/train/image_caption_chat_data.json"]
+    records = upstream["records"][benchmark_json("train", "chat")]
     assert len(train) == len(records) > 0
-    # train is read in round-robin parts (see the card): rows are matched to records by article and figure
+    # train is read in round-robin parts (see the card): each record gives exactly one row, found by its figure
     by_figure = {(r["uid"], r["image"][:-4]): r for r in records}
-    assert len(by_figure) == len(records)
+    assert sorted(zip(train["uid"], train["figure_id"])) == sorted(by_figure)
+    names = train.features["category"]
     for row in train:
         record = by_figure[(row["uid"], row["figure_id"])]
-        assert row["figure_id"] == record["image"][:-4] and row["uid"] == record["uid"]
+        assert (names.int2str(row["category"]), row["subject"]) == (record["category"], record["subject"])
         assert len(row["images"]) == 1
         assert row["images"][0].size == dummy_data.figure_size(row["uid"], int(row["figure_id"].rsplit("_", 1)[1]))
         assert [m["role"] for m in row["messages"]] == [
@@ -67,9 +70,9 @@ def test_chat_streams_the_prepared_rows_and_over_http(chat, server):
 def test_chat_bad_conversation_names_the_record(tmp_path):
     record = {"uid": "ncomms1", "category": "Physical sciences", "subject": "Physics", "image": "ncomms1_figure_0.png",
               "caption": "c", "conversations": [{"from": "robot", "value": "hi"}]}
-    dummy_data.write_zip(tmp_path / "benchmark.zip", {
-        "benchmark/train/image_caption_chat_data.json": json.dumps([record]).encode(),
-        "benchmark/train/images/ncomms1_figure_0.png": dummy_data._encode(dummy_data.figure_image("x", 0), "PNG"),
+    write_zip(tmp_path / "benchmark.zip", {
+        benchmark_json("train", "chat"): json.dumps([record]).encode(),
+        benchmark_image("train", "ncomms1_figure_0.png"): dummy_data.encode(dummy_data.figure_image("x", 0), "PNG"),
     })
     with pytest.raises(scifig.ScifigDataError, match=r"record 0 \(uid 'ncomms1'\).*conversations\[0\]"):
         list(scifig.load("chat", split="train", streaming=True, data_dir=str(tmp_path)))
@@ -164,5 +167,5 @@ def test_unzipped_folders_give_the_same_chat_and_articles(tmp_path, articles, ch
     for archive in ("benchmark", "rawdata"):
         with zipfile.ZipFile(DUMMY / f"{archive}.zip") as z:
             z.extractall(tmp_path)
-    assert rows_of(scifig.load("articles", split="train", streaming=True, data_dir=str(tmp_path))) == rows_of(articles)
-    assert rows_of(scifig.load("chat", split="train", streaming=True, data_dir=str(tmp_path))) == rows_of(chat["train"])
+    for config, expected in (("articles", articles), ("chat", chat["train"])):
+        assert rows_of(scifig.load(config, split="train", streaming=True, data_dir=str(tmp_path))) == rows_of(expected)
