@@ -34,6 +34,7 @@ import base64
 import collections
 import concurrent.futures
 import datetime
+import difflib
 import functools
 import hashlib
 import io
@@ -247,6 +248,15 @@ FEATURES = {
 
 # ---- checks shared by the row functions: each raises RecordError naming the field ----
 
+def _unicode(value, what):
+    """A str that is valid Unicode: JSON can spell lone surrogates ("\\ud800"), which no file or table can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordError(f"{what} is not valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
 def _text(record, name):
     """A required, non-empty string field."""
     if not isinstance(record, dict):
@@ -254,15 +264,17 @@ def _text(record, name):
     value = record.get(name)
     if not isinstance(value, str) or not value:
         raise RecordError(f"field {name!r} is missing or not a non-empty string")
-    return value
+    return _unicode(value, f"field {name!r}")
 
 
 def _optional_text(record, name, blank_is_none=False):
     """A string field that may be missing (None); with blank_is_none, an empty or blank string is None too."""
     value = record.get(name)
-    if value is not None and not isinstance(value, str):
+    if value is None:
+        return None
+    if not isinstance(value, str):
         raise RecordError(f"field {name!r} is a {type(value).__name__}, not a string")
-    return None if blank_is_none and value is not None and not value.strip() else value
+    return None if blank_is_none and not value.strip() else _unicode(value, f"field {name!r}")
 
 
 def _list_of(record, name, kind, default=None):
@@ -272,6 +284,9 @@ def _list_of(record, name, kind, default=None):
         value = default
     if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
         raise RecordError(f"field {name!r} is not a list of {'objects' if kind is dict else 'strings'}")
+    if kind is str:
+        for item in value:
+            _unicode(item, f"an item of field {name!r}")
     return value
 
 
@@ -410,7 +425,8 @@ def chat_rows(record, origin):
             raise RecordError(f"conversations[{turn}] has no 'from' of human or assistant")
         if not isinstance(message.get("value"), str):
             raise RecordError(f"conversations[{turn}] has no text 'value'")
-        content = [{"type": "text", "text": message["value"], "index": None}]
+        text = _unicode(message["value"], f"conversations[{turn}] 'value'")
+        content = [{"type": "text", "text": text, "index": None}]
         if turn == 0:
             if _CHAT_ROLES[message["from"]] != "user":
                 raise RecordError("the conversation does not start with a human turn")
@@ -441,7 +457,7 @@ def pretraining_rows(document, origin):
             raise RecordError(
                 f"image_info[{position}] matched_text_index {at!r} is outside text_list (length {len(texts)})"
             )
-        name = info.get("image_name") if isinstance(info.get("image_name"), str) else f"image_{position}.jpg"
+        name = _optional_text(info, "image_name") or f"image_{position}.jpg"
         encoded = info.get("image_base64")
         try:
             data = base64.b64decode(encoded, validate=True) if isinstance(encoded, (str, bytes)) else b""
@@ -484,8 +500,10 @@ _FIGURE_CAPTION = re.compile(r"^\s*(?:Figure|Fig\.?)\s*(\d+)\s*[:.]\s*(.*)$", re
 _NOT_FOUND = ("", "URL not found")
 
 
-def _optional_url(value):
-    return None if not isinstance(value, str) or value.strip() in _NOT_FOUND else value
+def _optional_url(record, name):
+    """A link field; upstream writes "URL not found" where there is none."""
+    value = _optional_text(record, name)
+    return None if value is None or value.strip() in _NOT_FOUND else value
 
 
 def article_rows(article, origin):
@@ -530,15 +548,15 @@ def article_rows(article, origin):
         "abstract": _optional_text(record, "abstract"),
         "published": published,
         "url": f"https://www.nature.com/articles/{uid}",
-        "pdf_url": _optional_url(record.get("pdf_link")),
-        "review_pdf_url": _optional_url(record.get("review_pdf_link")),
+        "pdf_url": _optional_url(record, "pdf_link"),
+        "review_pdf_url": _optional_url(record, "review_pdf_link"),
         "categories": [category for category, _, _ in article.folders],
         "subjects": [subject for _, subject, _ in article.folders],
         "sections": {"title": [_optional_text(s, "section") for s in sections],
                      "content": [_optional_text(s, "content") for s in sections]},
         "figures": figures,
         "references": {"number": numbers, "title": [_optional_text(r, "title") for r in references],
-                       "url": [_optional_url(r.get("link")) for r in references]},
+                       "url": [_optional_url(r, "link") for r in references]},
     }
 
 
@@ -640,6 +658,25 @@ def task_of(config_name):
 def is_mcq(config_name):
     """Whether a config is multiple choice (`mcq` or one of its per-setting configs)."""
     return task_of(config_name) == "mcq"
+
+
+def check_split(config_name, split):
+    """Raises ValueError, before any download or prepare, when `split` (a name, a slice such as "train[:10%]", or
+    a "+" of them) names a split the config does not have, suggesting the one meant."""
+    if split is None or not isinstance(split, (str, datasets.NamedSplit)):
+        return
+    splits = RECIPES[task_of(config_name)].splits
+    for part in str(split).split("+"):
+        name = part.split("[", 1)[0].strip()
+        if name in splits:
+            continue
+        upstream = {folder: ours for ours, folder in SPLIT_FOLDERS.items() if folder != ours}
+        if upstream.get(name) in splits:
+            hint = f"; MMSci's {name!r} is scifig's {upstream[name]!r}"
+        else:
+            close = difflib.get_close_matches(name, splits, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{config_name} has no split {name!r}: its splits are {', '.join(splits)}{hint}")
 
 
 class Selection(NamedTuple):
@@ -935,6 +972,11 @@ class ZipArchive:
                     "or its central directory is corrupt"
                 )
             members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
+        if not entries.exhausted():
+            raise ScifigDataError(
+                f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
+                "the archive is damaged"
+            )
         members.freeze()
         return members
 
@@ -1053,6 +1095,9 @@ class _CentralDirectory:
         piece = self._buffer[self._position:self._position + length]
         self._position += length
         return piece
+
+    def exhausted(self):
+        return self._next >= self._end and self._position == len(self._buffer)
 
 
 def _zip64_sizes(extra, usize, csize, offset):
@@ -1263,15 +1308,20 @@ class _PlainDataUnpickler(pickle.Unpickler):
 def load_plain_pickle(data, label):
     try:
         return _PlainDataUnpickler(io.BytesIO(data)).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
-        raise ScifigDataError(f"{label}: {error}") from error
+    except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
+        raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, so always these 12 bytes
 
 
 def figure_problem(data):
     """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
 
     Checked once while reading, so a bad figure is named with its member and record instead of failing later
-    inside PIL, far from where it came from. verify() reads the chunks and their checksums, not the pixels.
+    inside PIL (in a training loop), far from where it came from. A PNG is checked without decoding its pixels:
+    verify() checks every chunk's CRC-32 but the last, IEND, whose bytes are fixed and compared here, so every
+    byte of the file is covered. Formats without checksums (the pre-training JPEGs) are decoded (at 1/8 scale).
     """
     try:
         with warnings.catch_warnings():
@@ -1281,11 +1331,19 @@ def figure_problem(data):
                 if width * height > PIL.Image.MAX_IMAGE_PIXELS:
                     return (f"is {width}x{height} pixels, over the {PIL.Image.MAX_IMAGE_PIXELS} a figure may decode "
                             "to (a decompression bomb)")
+                if image.format != "PNG":
+                    # JPEG has no checksums: decode it, at 1/8 scale (libjpeg still reads every block, so the same
+                    # damage shows as at full size, at ~60% of the cost)
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                    image.load()
+                    return None
                 image.verify()
     except PIL.Image.DecompressionBombError as error:
         return f"would decompress to a huge image: {error}"
-    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for unreadable or corrupt data
-        return f"is not a readable image: {error}"
+    except Exception as error:  # noqa: BLE001 - whatever PIL raises on damaged bytes means they are not a figure
+        return f"is not a readable image: {error!r}"
+    if not data.endswith(_PNG_END):
+        return "is not a readable image: its PNG end chunk is damaged or followed by other bytes"
     return None
 
 
@@ -1392,9 +1450,15 @@ class PickleReader:
 
     def shards(self, source, recipe, split, selection):
         archive = source.open(self.MEMBERS)
-        pickles = sorted(name for name in archive.names() if name.endswith(".pkl"))
+        names = set(archive.names())
+        pickles = sorted(name for name in names if name.endswith(".pkl"))
         if not pickles:
             raise ScifigDataError(f"{archive.label}: no shards/**/shard_<i>.pkl members")
+        orphans = sorted(name for name in names
+                         if name.endswith(".count") and name[: -len(".count")] + ".pkl" not in names)
+        if orphans:  # a shard's name was damaged, or the shard is gone: its documents would go missing silently
+            raise ScifigDataError(
+                f"{archive.label}: {', '.join(orphans)} counts documents of a shard that is not there")
         return [Shard(name) for name in pickles]
 
     def records(self, archive, shard, split, selection):
@@ -1591,6 +1655,10 @@ class SciFig(datasets.GeneratorBasedBuilder):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._selection = Selection.of(self.config)
+        data_dir = self.config.data_dir
+        if data_dir and os.path.isfile(os.path.expanduser(data_dir)):
+            raise ValueError(f"data_dir {data_dir} is a file; pass the folder that holds benchmark.zip, "
+                             f"pretraindata.zip and rawdata.zip (here: {os.path.dirname(os.path.abspath(data_dir))})")
         if self.config.on_error not in ERROR_POLICIES:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ERROR_POLICIES))}, not "
                              f"{self.config.on_error!r}")
@@ -1696,22 +1764,54 @@ def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
     On datasets < 4 it runs this file as a loading script; on >= 4, where scripts are gone, it drives the builder
     directly. `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
     (settings, subjects, categories, base_url, on_error, http_timeout); a keyword given as None is left at its
-    default.
+    default. A config or split name that does not exist is a ValueError before anything is read. Bad data raises
+    ScifigDataError whether streaming or not (datasets wraps errors raised while preparing in its own
+    DatasetGenerationError; `load` raises the ScifigDataError behind it, with datasets' error as its cause).
     """
+    check_split(name, split)
     config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
     load_kwargs = {key: config_kwargs.pop(key) for key in ("cache_dir", "num_proc", "verification_mode")
                    if key in config_kwargs}
-    if int(datasets.__version__.split(".")[0]) < 4:
-        return datasets.load_dataset(
-            __file__, name, split=split, streaming=streaming, data_dir=data_dir, trust_remote_code=True,
-            **load_kwargs, **config_kwargs,
-        )
-    builder_ = builder(name, data_dir, load_kwargs.pop("cache_dir", None), **config_kwargs)
-    if streaming:
-        return builder_.as_streaming_dataset(split=split)
-    # datasets >= 4 records download checksums only when this is set (3.6 did it for "all_checks" itself);
-    # without it a changed upstream archive would pass verification unnoticed.
-    builder_._record_checksums = str(load_kwargs.get("verification_mode")) in ("all_checks",
-                                                                             "VerificationMode.ALL_CHECKS")
-    builder_.download_and_prepare(**load_kwargs)
-    return builder_.as_dataset(split=split)
+    with _scifig_errors_unwrapped():
+        if int(datasets.__version__.split(".")[0]) < 4:
+            return datasets.load_dataset(
+                __file__, name, split=split, streaming=streaming, data_dir=data_dir, trust_remote_code=True,
+                **load_kwargs, **config_kwargs,
+            )
+        builder_ = builder(name, data_dir, load_kwargs.pop("cache_dir", None), **config_kwargs)
+        if streaming:
+            return builder_.as_streaming_dataset(split=split)
+        # datasets >= 4 records download checksums only when this is set (3.6 did it for "all_checks" itself);
+        # without it a changed upstream archive would pass verification unnoticed.
+        builder_._record_checksums = str(load_kwargs.get("verification_mode")) in ("all_checks",
+                                                                                 "VerificationMode.ALL_CHECKS")
+        builder_.download_and_prepare(**load_kwargs)
+        return builder_.as_dataset(split=split)
+
+
+_REMOTE_SCIFIG_ERROR = re.compile(r"^(?:[\w.]+\.)?ScifigDataError: (.+)$", re.MULTILINE)
+
+
+class _scifig_errors_unwrapped:
+    """Re-raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError), chained to it.
+
+    With num_proc, a worker's error reaches this process only as the text of its traceback (multiprocess's
+    RemoteTraceback): the ScifigDataError is raised again from that text, with the same message.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is None or isinstance(error, ScifigDataError):
+            return False
+        cause, seen = error.__cause__ or error.__context__, set()
+        while cause is not None and id(cause) not in seen:
+            if isinstance(cause, ScifigDataError):
+                raise ScifigDataError(str(cause)) from error
+            remote = _REMOTE_SCIFIG_ERROR.search(str(getattr(cause, "tb", "")))
+            if remote:
+                raise ScifigDataError(remote[1]) from error
+            seen.add(id(cause))
+            cause = cause.__cause__ or cause.__context__
+        return False

@@ -34,7 +34,7 @@ def main(argv=None):
     _add_source(stats)
     stats.add_argument("--out", default=None, help="PNG path (default assets/figures_per_subject.png)")
 
-    commands.add_parser("card", help="write README.md (the dataset card) from the builder")
+    commands.add_parser("card", help="write README.md (the dataset card) and docs/ from the builder")
 
     export = commands.add_parser("export", help="write the script-free Hub export (Parquet + card)")
     export.add_argument("out_dir")
@@ -94,6 +94,8 @@ def main(argv=None):
         from scifig_tools import card
 
         print(f"wrote {card.write()}")
+        for path in card.write_docs():
+            print(f"wrote {path}")
     elif args.command == "export":
         from scifig_tools.export import export as run_export
 

@@ -20,8 +20,10 @@ from scifig_tools.schema import features_of, to_sequence_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "card.md"
+DOC_TEMPLATES = Path(__file__).resolve().parent / "docs"  # docs/<name>.md is written from each
 EXAMPLES = Path(__file__).resolve().parent / "upstream" / "examples"
 README = ROOT / "README.md"
+FUZZ_RESULTS = ROOT / "docs" / "fuzz-results.json"
 
 METADATA = {
     "pretty_name": "scifig (MMSci scientific figures)",
@@ -237,6 +239,23 @@ def sample_audit():
     return audit(data_dir=str(ROOT / "dummy_data"), level=3)[1].strip()
 
 
+def fuzz_result(path=FUZZ_RESULTS):
+    """One sentence stating the fuzzer's last recorded long run (`python -m tests.fuzz ... --record`)."""
+    if not Path(path).is_file():
+        return "No long fuzzer run is recorded yet."
+    run = json.loads(Path(path).read_text(encoding="utf-8"))
+    return (f"Its last long run ({run['date']}, datasets {run['datasets']}): {run['cases']:,} cases "
+            f"({run['random_cases']:,} random with seed {run['seed']}, {run['sweep_cases']:,} of the sweep), "
+            f"{run['failing']} failing, in {run['seconds']:,} s on {run['jobs']} processes.")
+
+
+def render_docs():
+    """{path under docs/: text} for every doc template, facts filled in."""
+    return {f"docs/{template.name}": string.Template(template.read_text(encoding="utf-8")).substitute(
+                fuzz_result=fuzz_result())
+            for template in sorted(DOC_TEMPLATES.glob("*.md"))}
+
+
 def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, audit_text=None):
     """The whole card as text: YAML front matter, then the sections of card.md."""
     infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
@@ -249,6 +268,7 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         citation=scifig.CITATION.strip(),
         audit=audit_text if audit_text is not None else sample_audit(),
         performance=(ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip(),
+        fuzz_summary=fuzz_result(),
     )
     data = card_data(infos, configs, export_counts)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
@@ -259,3 +279,10 @@ def write(path=README, **kwargs):
     Path(path).write_text(text, encoding="utf-8")
     DatasetCard.load(path)  # what the Hub parses: fails loudly on broken YAML
     return path
+
+
+def write_docs(root=ROOT):
+    for name, text in render_docs().items():
+        (Path(root) / name).parent.mkdir(parents=True, exist_ok=True)
+        (Path(root) / name).write_text(text, encoding="utf-8")
+    return sorted(render_docs())

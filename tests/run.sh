@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs both datasets lines from scratch into .venv (current, from requirements.txt) and .venv-datasets3
-# (datasets 3.6.0, the last line that runs loading scripts) and runs the whole suite on each.
+# Installs every tested datasets line from scratch and runs the suite on each:
+#   .venv             the current line (requirements.txt): lint, the whole suite, the fuzzer's quick run
+#   .venv-datasets3   datasets 3.6.0, the last line that runs loading scripts: the whole suite
+#   .venv-datasets48  datasets 4.8.5, the last 4.x: scifig.load streamed and prepared, errors, the export round trip
+#   .venv-datasets40  datasets 4.0.0, the first script-free release: the front doors (builder deps only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+builder_requirements() { sed -n '1,/^# scifig_tools/p' requirements.txt | grep -v '^datasets'; }
 
 python3 -m venv .venv
 .venv/bin/pip install -q -r requirements.txt -r tests/requirements.txt
@@ -11,8 +15,21 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 echo "== datasets $(.venv/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv/bin/python -m pytest tests -q
+echo "== fuzzer, quick run: the sweep and 300 random cases"
+.venv/bin/python -m tests.fuzz --cases 300 --sweep --jobs 2
 
 python3 -m venv .venv-datasets3
 .venv-datasets3/bin/pip install -q -r <(grep -v '^datasets' requirements.txt) "datasets==3.6.0" -r tests/requirements.txt
 echo "== datasets $(.venv-datasets3/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv-datasets3/bin/python -m pytest tests -q
+
+python3 -m venv .venv-datasets48
+.venv-datasets48/bin/pip install -q -r <(grep -v '^datasets' requirements.txt) "datasets==4.8.5" -r tests/requirements.txt
+echo "== datasets $(.venv-datasets48/bin/python -c 'import datasets; print(datasets.__version__)')"
+.venv-datasets48/bin/python -m pytest -q tests/test_builder.py tests/test_training_configs.py tests/test_bad_input.py \
+    tests/test_front_doors.py tests/test_prepare_interrupted.py tests/test_export.py
+
+python3 -m venv .venv-datasets40
+.venv-datasets40/bin/pip install -q -r <(builder_requirements) "datasets==4.0.0" -r tests/requirements.txt
+echo "== datasets $(.venv-datasets40/bin/python -c 'import datasets; print(datasets.__version__)')"
+.venv-datasets40/bin/python -m pytest -q tests/test_front_doors.py

@@ -1,10 +1,14 @@
 """Bad upstream data: each case is built as a real archive and must end in a clear error or a counted skip."""
 
+import base64
+import io
 import json
 import logging
 import os
 import pickle
 import shutil
+import struct
+import zipfile
 
 import pytest
 
@@ -279,3 +283,101 @@ def test_member_names_that_climb_out_write_nothing_outside_the_cache(tmp_path, m
     for folder in (tmp_path, tmp_path.parent, data.parent.parent):
         for name in ("escaped.txt", "up.txt", "climbed.png", "absolute-escape.txt"):
             assert not (folder / name).exists()
+
+
+# ---- regressions found by damaging the bundled archives (tests/fuzz.py) ----
+
+def _central_entry(data, member):
+    """Where `member`'s central directory entry starts in a zip's bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        at = archive.start_dir
+    while True:
+        name_length, extra_length, comment_length = struct.unpack_from("<3H", data, at + 28)
+        if data[at + 46:at + 46 + name_length].decode() == member:
+            return at
+        at += 46 + name_length + extra_length + comment_length
+
+
+@pytest.mark.parametrize("offset", [10 ** 6, 0xFFFFFFFE])
+def test_a_directory_entry_pointing_past_the_archive_is_a_data_error(tmp_path, offset):
+    data = bytearray((DUMMY / "benchmark.zip").read_bytes())
+    struct.pack_into("<L", data, _central_entry(bytes(data), MCQ) + 42, offset)  # the local header offset
+    (tmp_path / "benchmark.zip").write_bytes(bytes(data))
+    with pytest.raises(scifig.ScifigDataError, match=f"member {MCQ} ends past the archive"):
+        _validation(str(tmp_path))
+
+
+@pytest.mark.parametrize("category", [{"name": "Physical sciences"}, ["Physical sciences"], 3])
+def test_a_category_that_is_not_a_string_names_the_record(tmp_path, category):
+    record = {"uid": "ncomms1", "category": category, "subject": "Physics", "image": "ncomms1_figure_0.png",
+              "caption": "c", "abstract": "a", "content": "t"}
+    write_zip(tmp_path / "benchmark.zip", {benchmark_json("validation", "captioning"): json.dumps([record]).encode(),
+                                           IMAGE: _png()})
+    with pytest.raises(scifig.ScifigDataError, match=r"record 0 \(uid 'ncomms1'\): unknown category"):
+        list(scifig.load("captioning", split="validation", streaming=True, data_dir=str(tmp_path)))
+
+
+def test_a_count_file_whose_shard_is_missing_is_an_error(tmp_path):
+    documents = [{"url": "https://www.nature.com/articles/ncomms1", "text_list": ["x"], "image_info": [],
+                  "category": "Physical sciences-Physics"}]
+    write_zip(tmp_path / "pretraindata.zip", {"pretraindata/shards/all/shard_0.pkl": pickle.dumps(documents),
+                                             "pretraindata/shards/all/shard_0.count": b"1",
+                                             "pretraindata/shards/all/shard_1.count": b"200"})
+    with pytest.raises(scifig.ScifigDataError, match="shard_1.count counts documents of a shard that is not there"):
+        list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))
+
+
+def test_fewer_directory_entries_than_the_directory_holds_is_an_error(tmp_path):
+    data = bytearray((DUMMY / "pretraindata.zip").read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    entries = struct.unpack_from("<H", data, end + 10)[0]
+    struct.pack_into("<2H", data, end + 8, entries - 1, entries - 1)  # the last shard would vanish
+    (tmp_path / "pretraindata.zip").write_bytes(bytes(data))
+    with pytest.raises(scifig.ScifigDataError, match="holds more than the .* entries its end record counts"):
+        list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))
+
+
+def _pretraining_with_url(tmp_path, url):
+    documents = [{"url": url, "text_list": ["x"], "image_info": [], "category": "Physical sciences-Physics"}]
+    write_zip(tmp_path / "pretraindata.zip", {"pretraindata/shards/all/shard_0.pkl": pickle.dumps(documents)})
+
+
+def _article_with_title(tmp_path, title):
+    record = {"pdf_link": "URL not found", "review_pdf_link": "URL not found", "unique_id": "ncomms1", "images": [],
+              "title": title, "published_time": "2020-01-01", "abstract": "A", "sections": [], "references": []}
+    write_zip(tmp_path / "rawdata.zip", {"rawdata/Physical sciences/Physics/ncomms1/ncomms1_data.json":
+                                         json.dumps(record).encode()})  # "\\ud800" in the text: json reads it back
+
+
+# Pickles hold any str, and json.loads reads an escaped lone surrogate back; no file or Arrow table can hold one.
+@pytest.mark.parametrize("config,write,problem", [
+    ("pretraining", lambda path: _pretraining_with_url(path, "https://www.nature.com/articles/ncomms1\ud800"),
+     "field 'url' is not valid Unicode"),
+    ("articles", lambda path: _article_with_title(path, "A title\udfff"), "field 'title' is not valid Unicode"),
+])
+def test_lone_surrogates_are_data_errors_streamed_and_prepared(tmp_path, config, write, problem):
+    write(tmp_path)
+    with pytest.raises(scifig.ScifigDataError, match=problem):
+        list(scifig.load(config, split="train", streaming=True, data_dir=str(tmp_path)))
+    with pytest.raises(scifig.ScifigDataError, match=problem):
+        scifig.load(config, split="train", data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_numbers_too_large_for_their_column_are_data_errors_when_prepared(tmp_path):
+    record = {"pdf_link": "URL not found", "review_pdf_link": "URL not found", "unique_id": "ncomms1", "images": [],
+              "title": "T", "published_time": "2020-01-01", "abstract": "A", "sections": [],
+              "references": [{"idx": str(2 ** 40), "title": "R", "link": "URL not found"}]}
+    write_zip(tmp_path / "rawdata.zip", {"rawdata/Physical sciences/Physics/ncomms1/ncomms1_data.json":
+                                         json.dumps(record).encode()})
+    with pytest.raises(scifig.ScifigDataError, match="reference idx 1099511627776 does not fit a 32-bit integer"):
+        scifig.load("articles", split="train", data_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
+
+
+def test_a_truncated_jpeg_is_named_where_it_is_read(tmp_path):
+    jpeg = _image_bytes("JPEG", size=(64, 48))
+    documents = [{"url": "https://www.nature.com/articles/ncomms1", "text_list": ["x"], "category":
+                  "Physical sciences-Physics", "image_info": [{"image_name": "ncomms1_1.png", "matched_text_index": 0,
+                                                              "image_base64": base64.b64encode(jpeg[:-40]).decode()}]}]
+    write_zip(tmp_path / "pretraindata.zip", {"pretraindata/shards/all/shard_0.pkl": pickle.dumps(documents)})
+    with pytest.raises(scifig.ScifigDataError, match=r"record 0 \(url .*ncomms1_1.png\) is not a readable image"):
+        list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))

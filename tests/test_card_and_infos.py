@@ -27,6 +27,13 @@ def test_readme_is_the_card_the_builder_writes():
         "README.md is stale: run `python -m scifig_tools card`"
 
 
+def test_docs_are_written_from_their_templates():
+    docs = card.render_docs()
+    assert "docs/reliability.md" in docs
+    for name, text in docs.items():
+        assert (ROOT / name).read_text(encoding="utf-8") == text, f"{name} is stale: run `python -m scifig_tools card`"
+
+
 def test_card_metadata_loads_and_describes_every_config():
     data = DatasetCard.load(ROOT / "README.md").data
     assert data.license == "cc-by-4.0" and data.language == ["en"]

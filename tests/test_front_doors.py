@@ -1,7 +1,9 @@
 """The three ways in: load_dataset on the script (datasets < 4), the builder (any line), the preview command."""
 
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,8 @@ import datasets
 import pytest
 
 import scifig
+from scifig_tools import dummy_data
+from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 
 from conftest import DUMMY, ROOT, SCRIPTS_RUN
 from rows import rows_of
@@ -90,3 +94,61 @@ def test_preview_prints_features_and_rows():
     assert out.count("\nrow ") == 3
     assert "<image " in out and " RGB>" in out
     assert "reading mcq/validation" in result.stderr  # the progress bar
+
+
+# ---- the same errors through every door, and mistakes caught before anything is read ----
+
+def _one_bad_question(folder):
+    good = {"uid": "ncomms1", "category": "Physical sciences", "subject": "Physics", "image": "ncomms1_figure_0.png",
+            "question": "Q?\nA: a\nB: b\nC: c\nD: d", "answer": "A"}
+    write_zip(folder / "benchmark.zip", {
+        benchmark_json("validation", "mcq"): json.dumps([[good], [good], [dict(good, answer="Q")]]).encode(),
+        benchmark_image("validation", good["image"]): dummy_data.encode(dummy_data.figure_image("x", 0), "PNG"),
+        benchmark_json("train", "mcq"): b"[[],[],[]]", benchmark_json("test", "mcq"): b"[[],[],[]]",
+    })
+    return str(folder)
+
+
+@pytest.mark.parametrize("how", ["streaming", "prepared", "prepared, num_proc=2"])
+def test_bad_data_raises_scifig_data_error_through_load(tmp_path, how):
+    data_dir = _one_bad_question(tmp_path)
+    expected = "record 0 of setting subcap2fig (uid 'ncomms1'): answer 'Q' is not one of A-D"
+    with pytest.raises(scifig.ScifigDataError) as error:
+        if how == "streaming":
+            list(scifig.load("mcq", split="validation", streaming=True, data_dir=data_dir))
+        else:
+            scifig.load("mcq", split="validation", data_dir=data_dir, cache_dir=str(tmp_path / "cache"),
+                        num_proc=2 if "num_proc" in how else None)
+    assert str(error.value).endswith(expected) and "image_caption_matching_data.json" in str(error.value)
+    if how != "streaming":  # datasets' own error stays in the traceback
+        assert type(error.value.__cause__).__name__ == "DatasetGenerationError"
+
+
+@pytest.mark.skipif(not SCRIPTS_RUN, reason="load_dataset runs scripts on datasets < 4 only")
+def test_load_dataset_wraps_it_and_the_cause_is_the_scifig_error(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    data_dir = _one_bad_question(tmp_path / "data")
+    monkeypatch.chdir(_folder_named_scifig(tmp_path))
+    with pytest.raises(datasets.exceptions.DatasetGenerationError) as error:
+        datasets.load_dataset("scifig", "mcq", data_dir=data_dir, trust_remote_code=True,
+                              cache_dir=str(tmp_path / "cache"))
+    assert isinstance(error.value.__cause__, scifig.ScifigDataError)  # what the card shows
+    assert "answer 'Q' is not one of A-D" in str(error.value.__cause__)
+
+
+@pytest.mark.parametrize("config,split,hint", [
+    ("mcq", "dev", "MMSci's 'dev' is scifig's 'validation'"),
+    ("captioning", "vaildation", "did you mean 'validation'?"),
+    ("chat", "validation", "chat has no split 'validation': its splits are train"),
+    ("mcq", "train[:10%]+dev", "mcq has no split 'dev'"),
+])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_an_unknown_split_is_named_before_anything_is_read(tmp_path, config, split, hint, streaming):
+    nowhere = tmp_path / "no-such-folder"  # were anything read, this would be a FileNotFoundError instead
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        scifig.load(config, split=split, streaming=streaming, data_dir=str(nowhere))
+
+
+def test_a_data_dir_that_is_a_zip_says_to_pass_its_folder():
+    with pytest.raises(ValueError, match=f"data_dir .*benchmark.zip is a file; pass the folder .*{DUMMY}"):
+        scifig.load("mcq", split="validation", data_dir=str(DUMMY / "benchmark.zip"))
