@@ -296,26 +296,39 @@ def _int32(value, what):
     return value
 
 
+class Filing(NamedTuple):
+    """Where a record is filed: what the subjects, categories and exclude_eval_articles filters look at."""
+
+    category: str
+    subject: str
+    uid: str   # the article
+
+
 def benchmark_filing(record):
-    """(category, subject) a benchmark record is filed under, the category checked against the taxonomy."""
+    """A benchmark record's filing, the category checked against the taxonomy."""
     if not isinstance(record, dict):
         raise RecordError(f"is a {type(record).__name__}, not an object")
     category = record.get("category")
     if not isinstance(category, str) or category not in TAXONOMY:
         raise RecordError(f"unknown category {category!r}")
-    return category, _text(record, "subject")
+    return Filing(category, _text(record, "subject"), _text(record, "uid"))
 
 
 def pretraining_filing(document):
-    """(category, subject) from a pre-training document's '<Category>-<Subject>'."""
+    """A pre-training document's filing: '<Category>-<Subject>', and the article its url names."""
     if not isinstance(document, dict):
         raise RecordError(f"is a {type(document).__name__}, not a dict")
     value = document.get("category")
     if isinstance(value, str):
         for category in CATEGORIES:
             if value.startswith(category + "-") and len(value) > len(category) + 1:
-                return category, value[len(category) + 1:]
+                return Filing(category, value[len(category) + 1:], _url_uid(_text(document, "url")))
     raise RecordError(f"field 'category' is {value!r}, not '<Category>-<Subject>' with a known category")
+
+
+def _url_uid(url):
+    """The article id at the end of `https://www.nature.com/articles/<uid>`."""
+    return url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _figure_id(image):
@@ -352,8 +365,7 @@ def parse_mcq_prompt(prompt):
 
 def captioning_rows(record, origin):
     """One row per figure: train records list their figures under `images`, dev/test records hold one."""
-    category, subject = benchmark_filing(record)
-    uid = _text(record, "uid")
+    category, subject, uid = benchmark_filing(record)
     abstract, content = _optional_text(record, "abstract"), _optional_text(record, "content")
     figures = record.get("images")
     if figures is None:
@@ -379,8 +391,8 @@ def captioning_rows(record, origin):
 
 def mcq_rows(record, origin):
     """One row per question; `origin.setting` says which of the file's three lists it came from."""
-    category, subject = benchmark_filing(record)
-    uid, image, prompt = _text(record, "uid"), _text(record, "image"), _text(record, "question")
+    category, subject, uid = benchmark_filing(record)
+    image, prompt = _text(record, "image"), _text(record, "question")
     try:
         stem, options = parse_mcq_prompt(prompt)
     except ValueError as error:
@@ -408,13 +420,26 @@ def mcq_rows(record, origin):
     }
 
 
+def circular_rows(row):
+    """A multiple-choice row once per rotation of its options (circular evaluation): `<id>-c0` keeps MMSci's
+    order, `<id>-c<k>` moves every option k places down (D wrapping to A), the answer moving with its option and
+    the prompt rebuilt in MMSci's format. A withheld answer stays withheld."""
+    letters = len(ANSWER_LETTERS)
+    for k in range(letters):
+        options = row["options"][letters - k:] + row["options"][:letters - k]
+        yield {**row, "id": f"{row['id']}-c{k}", "options": options,
+               "answer": (row["answer"] + k) % letters if row["answer"] >= 0 else -1,
+               "prompt": row["prompt"] if k == 0 else
+               row["question"] + "".join(f"\n{letter}: {option}" for letter, option in zip(ANSWER_LETTERS, options))}
+
+
 _CHAT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 
 def chat_rows(record, origin):
     """One conversation about one figure; the first user turn carries the figure."""
-    category, subject = benchmark_filing(record)
-    uid, image = _text(record, "uid"), _text(record, "image")
+    category, subject, uid = benchmark_filing(record)
+    image = _text(record, "image")
     conversations = record.get("conversations")
     if not isinstance(conversations, list) or not conversations:
         raise RecordError("field 'conversations' is missing or not a non-empty list")
@@ -446,8 +471,8 @@ def chat_rows(record, origin):
 
 def pretraining_rows(document, origin):
     """One mmc4 document, its figures (inline base64 JPEGs) placed just before the sentence each was matched to."""
-    category, subject = pretraining_filing(document)
-    url = _text(document, "url")
+    category, subject, uid = pretraining_filing(document)
+    url = document["url"]
     texts = _list_of(document, "text_list", str)
     infos = _list_of(document, "image_info", dict, default=[])
     before = collections.defaultdict(list)  # text index -> the images placed just before it
@@ -476,7 +501,6 @@ def pretraining_rows(document, origin):
             interleaved_images.append(image)
         interleaved_texts.append(text)
         interleaved_images.append(None)
-    uid = url.rstrip("/").rsplit("/", 1)[-1]
     yield {
         "id": f"{uid}-{_digest(document['category'], url)}",
         "uid": uid,
@@ -570,16 +594,17 @@ class Recipe(NamedTuple):
     member: str         # the source member inside each split folder, or the members' pattern (see the reader)
     reader: str         # how the source is read and cut into shards: a key of READERS
     row: Callable       # (record, origin) -> the record's complete rows
-    filing: Optional[Callable]  # record -> (category, subject), checked before any figure is read; None: the
-                                # reader filters
+    filing: Optional[Callable]  # record -> its Filing, checked before any figure is read; None: the reader
+                                # filters
     ahead: int          # over HTTP, records built ahead on threads so figure requests overlap (about 32 figures)
+    rotated: Optional[Callable] = None  # row -> its rotations, for circular=True; None: the task has none
 
 
 RECIPES = {
     "captioning": Recipe("benchmark", tuple(SPLITS), "image_caption_generation_data.json", "json", captioning_rows,
                          benchmark_filing, ahead=8),  # a train record holds ~5.6 figures
     "mcq": Recipe("benchmark", tuple(SPLITS), "image_caption_matching_data.json", "json-by-setting", mcq_rows,
-                  benchmark_filing, ahead=32),
+                  benchmark_filing, ahead=32, rotated=circular_rows),
     "chat": Recipe("benchmark", ("train",), "image_caption_chat_data.json", "json", chat_rows, benchmark_filing,
                    ahead=32),
     # figures travel inside the pickles: nothing to fetch
@@ -603,12 +628,16 @@ class SciFigConfig(datasets.BuilderConfig):
         subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
         categories: keep only these categories.
         base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
+        exclude_eval_articles: drop from train splits every article (uid) in the benchmark's validation or test
+            split, read from benchmark.zip's dev and test files (by range: the archive is not downloaded).
+        circular: for the multiple-choice configs, each question once per rotation of its options (4 rows,
+            ids `<id>-c0` ... `<id>-c3`), for circular evaluation.
         on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
         http_timeout: seconds a read from a server may stall before it is retried (and, after five tries, fails).
     """
 
     def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
-                 on_error="raise", http_timeout=60, **kwargs):
+                 exclude_eval_articles=False, circular=False, on_error="raise", http_timeout=60, **kwargs):
         kwargs.setdefault("version", VERSION)
         super().__init__(**kwargs)
         self.task = task
@@ -616,6 +645,8 @@ class SciFigConfig(datasets.BuilderConfig):
         self.subjects = subjects
         self.categories = categories
         self.base_url = base_url
+        self.exclude_eval_articles = exclude_eval_articles
+        self.circular = circular
         self.on_error = on_error
         self.http_timeout = http_timeout
 
@@ -680,11 +711,13 @@ def check_split(config_name, split):
 
 
 class Selection(NamedTuple):
-    """What one load keeps: the mcq settings (in upstream order) and, where given, subjects and categories."""
+    """What one load keeps: the mcq settings (in upstream order), where given the subjects and categories, and the
+    articles its train splits leave out (exclude_eval_articles)."""
 
     settings: tuple
     subjects: Optional[frozenset]
     categories: Optional[frozenset]
+    excluded: frozenset = frozenset()
 
     @classmethod
     def of(cls, config):
@@ -698,9 +731,15 @@ class Selection(NamedTuple):
     def filtered(self):
         return self.subjects is not None or self.categories is not None
 
+    def filters(self, split):
+        return self.filtered or bool(self.excluded and split == "train")
+
     def keeps(self, category, subject):
         return (self.categories is None or category in self.categories) and (
             self.subjects is None or subject in self.subjects)
+
+    def keeps_article(self, uid, split):
+        return split != "train" or uid not in self.excluded
 
 
 def _validated_names(kind, given, valid):
@@ -729,8 +768,9 @@ def is_url(location):
     return location.startswith(("http://", "https://"))
 
 
-def archive_location(archive, config, dl_manager):
-    """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL."""
+def archive_location(archive, config, dl_manager, download=True):
+    """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL (downloaded into the datasets
+    cache for a prepared load, unless download=False: then read by range, as when streaming)."""
     if config.data_dir:
         data_dir = os.path.abspath(os.path.expanduser(config.data_dir))
         for candidate in (f"{data_dir}{os.sep}{archive}", f"{data_dir}{os.sep}{archive}.zip"):
@@ -738,7 +778,7 @@ def archive_location(archive, config, dl_manager):
                 return candidate
         raise FileNotFoundError(f"data_dir {data_dir} holds neither {archive}.zip nor an unzipped {archive}/ folder")
     url = f"{config.base_url.rstrip('/')}/{archive}.zip" if config.base_url else ARCHIVE_URLS[archive]
-    if dl_manager.is_streaming:
+    if dl_manager.is_streaming or not download:
         return url  # read member by member with Range requests
     return dl_manager.download(url)  # cached and checksummed, then read in place
 
@@ -1502,7 +1542,7 @@ class ArticleReader:
         return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
                 rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
 
-    def placement(self, archive, selection):
+    def placement(self, archive, selection, split="train"):
         """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
         first (the first is its home), then the rest, each group in taxonomy order."""
         def place():
@@ -1515,21 +1555,22 @@ class ArticleReader:
             for uid, folders in every.items():
                 folders.sort(key=_folder_order)
                 kept = [folder for folder in folders if selection.keeps(folder[0], folder[1])]
-                if kept:
+                if kept and selection.keeps_article(uid, split):
                     placed[uid] = kept + [folder for folder in folders if folder not in kept]
             return placed
 
-        return _cached(("placement", archive.key, selection.subjects, selection.categories), place)
+        return _cached(("placement", archive.key, selection.subjects, selection.categories, selection.excluded,
+                        split), place)
 
     def shards(self, source, recipe, split, selection):
         archive = source.open(self.members(recipe, split, selection))
-        homes = {folders[0][:2] for folders in self.placement(archive, selection).values()}
+        homes = {folders[0][:2] for folders in self.placement(archive, selection, split).values()}
         if not homes:
             raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
         return [Shard(f"{category}/{subject}") for category, subject in sorted(homes, key=_folder_order)]
 
     def records(self, archive, shard, split, selection):
-        placement = self.placement(archive, selection)
+        placement = self.placement(archive, selection, split)
         home = tuple(shard.member.split("/", 1))
         uids = sorted(uid for uid, folders in placement.items() if folders[0][:2] == home)
         for index, uid in enumerate(uids):
@@ -1545,6 +1586,26 @@ READERS = {
     "pickles": PickleReader(),
     "article-folders": ArticleReader(),
 }
+
+
+def eval_uids(benchmark):
+    """The articles (uid) of the benchmark's validation and test splits, from the captioning and multiple-choice
+    files of MMSci's dev and test folders: what exclude_eval_articles leaves out of train splits."""
+    def read():
+        files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", READERS[recipe.reader])
+                 for split in ("validation", "test") for recipe in RECIPES.values()
+                 if recipe.archive == "benchmark" and split in recipe.splits]
+        archive = benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _ in files))
+        uids = set()
+        for suffix, reader in files:
+            member = find_member(archive, suffix)
+            with archive.open(member) as stream:
+                for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.by_setting):
+                    if isinstance(record.get("uid"), str):
+                        uids.add(record["uid"])
+        return frozenset(uids)
+
+    return _cached(("eval uids", benchmark), read)
 
 
 # ---- the stages rows pass through, and the error policies ----
@@ -1572,15 +1633,16 @@ class SkipAndCount:
 ERROR_POLICIES = {"raise": RaiseOnError, "skip": SkipAndCount}
 
 
-def kept(records, filing, selection, on_error):
-    """The (record, origin) pairs a load's subjects and categories keep, decided before any figure is read."""
+def kept(records, filing, selection, split, on_error):
+    """The (record, origin) pairs a load's selection keeps, decided before any figure is read."""
     for record, origin in records:
-        if filing is not None and selection.filtered:
+        if filing is not None and selection.filters(split):
             try:
-                if not selection.keeps(*filing(record)):
-                    continue
+                filed = filing(record)
             except RecordError as error:
                 on_error(origin.error(error))
+                continue
+            if not (selection.keeps(filed.category, filed.subject) and selection.keeps_article(filed.uid, split)):
                 continue
         yield record, origin
 
@@ -1659,6 +1721,8 @@ class SciFig(datasets.GeneratorBasedBuilder):
         if data_dir and os.path.isfile(os.path.expanduser(data_dir)):
             raise ValueError(f"data_dir {data_dir} is a file; pass the folder that holds benchmark.zip, "
                              f"pretraindata.zip and rawdata.zip (here: {os.path.dirname(os.path.abspath(data_dir))})")
+        if self.config.circular and RECIPES[self.config.task].rotated is None:
+            raise ValueError(f"circular=True rotates multiple-choice options; {self.config.name} has none")
         if self.config.on_error not in ERROR_POLICIES:
             raise ValueError(f"on_error must be one of {', '.join(map(repr, ERROR_POLICIES))}, not "
                              f"{self.config.on_error!r}")
@@ -1677,7 +1741,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
             info.download_checksums = {mirror + url.rsplit("/", 1)[1]: checksum
                                        for url, checksum in info.download_checksums.items()
                                        if url in ARCHIVE_URLS.values()}
-        if config.data_dir or self._selection.filtered:
+        if config.data_dir or self._selection.filtered or config.exclude_eval_articles:
             info.splits, info.download_checksums = None, None
             info.download_size = info.dataset_size = info.size_in_bytes = None
 
@@ -1700,26 +1764,34 @@ class SciFig(datasets.GeneratorBasedBuilder):
         source = Source(recipe.archive, archive_location(recipe.archive, self.config, dl_manager),
                         self.config.http_timeout)
         reader = READERS[recipe.reader]
+        selection = self._selection
+        if self.config.exclude_eval_articles:
+            benchmark = Source("benchmark", archive_location("benchmark", self.config, dl_manager, download=False),
+                               self.config.http_timeout)
+            selection = selection._replace(excluded=eval_uids(benchmark))
         # Shards in a fixed order: rows come in the same order however many processes or workers share them.
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={
-                "source": source, "split": split, "shards": reader.shards(source, recipe, split, self._selection),
+                "source": source, "split": split, "selection": selection,
+                "shards": reader.shards(source, recipe, split, selection),
             })
             for split in recipe.splits
         ]
 
-    def _generate_examples(self, source, split, shards):
+    def _generate_examples(self, source, split, selection, shards):
         recipe = RECIPES[self.config.task]
         reader = READERS[recipe.reader]
-        archive = source.open(reader.members(recipe, split, self._selection))
+        archive = source.open(reader.members(recipe, split, selection))
         on_error, repeats = ERROR_POLICIES[self.config.on_error](), [0]
         rows = itertools.chain.from_iterable(
-            built(kept(reader.records(archive, shard, split, self._selection), recipe.filing, self._selection,
-                       on_error),
+            built(kept(reader.records(archive, shard, split, selection), recipe.filing, selection, split, on_error),
                   recipe.row, on_error, ahead=recipe.ahead if archive.remote else 0)
             for shard in shards
         )
-        for row in unique_ids(rows, repeats):
+        rows = unique_ids(rows, repeats)
+        if self.config.circular:
+            rows = (rotation for row in rows for rotation in recipe.rotated(row))
+        for row in rows:
             yield row["id"], row
         if repeats[0]:
             logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", self.config.task, split,

@@ -1,5 +1,5 @@
-"""python -m scifig_tools <command>: preview, evaluate, audit, browse, export, infos, card, stats, dummy-data,
-serve."""
+"""python -m scifig_tools <command>: preview, evaluate, audit, browse, harness, export, infos, card, stats,
+dummy-data, serve."""
 
 import argparse
 import sys
@@ -38,6 +38,7 @@ def main(argv=None):
 
     export = commands.add_parser("export", help="write the script-free Hub export (Parquet + card)")
     export.add_argument("out_dir")
+    export.add_argument("--repo-id", help="ORG/NAME: the Hub id the exported card tells readers to load")
     export.add_argument("--configs", nargs="+")
     _add_source(export)
     export.add_argument("--max-shard-size", default="500MB")
@@ -50,22 +51,37 @@ def main(argv=None):
     scored.add_argument("--predictions", help='JSON lines: {"id": ..., "prediction": "<raw model text>"}')
     scored.add_argument("--baseline", choices=["random", "longest-option", "first-option"])
     _add_source(evaluate)
+    evaluate.add_argument("--dataset", help="score against a folder written by `export`, or its Hub id, instead of "
+                                            "the archives")
+    evaluate.add_argument("--circular", action="store_true",
+                          help="the predictions answer every rotation of the options (ids <id>-c0 ... -c3)")
+    evaluate.add_argument("--blind-predictions", help="a run without the figures: adds the image gain")
     evaluate.add_argument("--out", help="folder for metrics.json, metrics.md, by_category.png, errors.html")
 
     audit = commands.add_parser("audit", help="report leaks and biases in the data itself")
     audit.add_argument("--configs", nargs="+", default=None)
     _add_source(audit)
     audit.add_argument("--out", help="folder for audit.json and audit.md")
-    audit.add_argument("--strict", action="store_true", help="exit 1 when an article is in train and an eval split")
+    audit.add_argument("--exclude-eval-articles", action="store_true",
+                       help="audit the configs as loaded with exclude_eval_articles=True")
+    audit.add_argument("--strict", action="store_true", help="exit 1 when an evaluation article is in a train split")
 
-    browse = commands.add_parser("browse", help="write one self-contained HTML page of a split")
+    browse = commands.add_parser("browse", help="write an offline site of a split, or of a model's errors")
     browse.add_argument("config")
     browse.add_argument("--split", default="validation")
-    browse.add_argument("--out", required=True)
+    browse.add_argument("--out", required=True, help="the site's folder")
+    browse.add_argument("--dataset", help="a folder written by `export`, or its Hub id, instead of the archives")
     browse.add_argument("--limit", type=int, default=None)
     browse.add_argument("--predictions")
     browse.add_argument("--only-errors", action="store_true")
     _add_source(browse)
+
+    harness = commands.add_parser("harness", help="write task files for an evaluation harness")
+    harness.add_argument("kind", choices=["lmms-eval", "vlmevalkit"])
+    harness.add_argument("out_dir")
+    harness.add_argument("--dataset", help="a folder written by `export`, or its Hub id (lmms-eval reads only this)")
+    harness.add_argument("--split", default="validation")
+    _add_source(harness)
 
     args = parser.parse_args(argv)
     if args.command == "preview":
@@ -100,34 +116,49 @@ def main(argv=None):
         from scifig_tools.export import export as run_export
 
         report = run_export(args.out_dir, args.configs, args.data_dir, args.base_url, args.max_shard_size,
-                                    num_proc=args.num_proc)
+                            num_proc=args.num_proc, repo_id=args.repo_id)
         for key, done in report.items():
             print(f"{key}: {done['written']} rows written, {done['skipped']} already complete")
-        print(f"wrote {args.out_dir}: upload with "
-              f"`huggingface-cli upload <org>/scifig {args.out_dir} --repo-type dataset`")
+        print(f"wrote {args.out_dir}: upload with `hf upload {args.repo_id or 'ORG/NAME'} {args.out_dir} "
+              "--repo-type dataset`")
     elif args.command == "evaluate":
         from scifig_tools.evaluate import evaluate as run_evaluate
         from scifig_tools.evaluate import markdown
 
         metrics = run_evaluate(args.config, args.split, args.predictions, args.baseline, args.data_dir, args.base_url,
-                               args.out)
+                               args.out, dataset=args.dataset, circular=args.circular,
+                               blind_predictions=args.blind_predictions)
         print(markdown(metrics, f"scifig {args.config} [{args.split}]"))
         if args.out:
-            print(f"wrote {args.out}/metrics.json, metrics.md, by_category.png")
+            print(f"wrote {args.out}/metrics.json, metrics.md, by_category.png, errors/index.html")
     elif args.command == "audit":
         from scifig_tools.audit import audit as run_audit
 
-        report, markdown_text = run_audit(args.configs, args.data_dir, args.base_url, args.out)
+        report, markdown_text = run_audit(args.configs, args.data_dir, args.base_url, args.out,
+                                          exclude_eval_articles=args.exclude_eval_articles or None)
         print(markdown_text)
         if args.strict and report["leaks"]:
-            print(f"--strict: {len(report['leaks'])} articles are in train and an evaluation split", file=sys.stderr)
+            print(f"--strict: {len(report['leaks'])} evaluation articles are in a train split", file=sys.stderr)
             return 1
     elif args.command == "browse":
         from scifig_tools.browse import browse as run_browse
 
         shown = run_browse(args.config, args.split, args.out, args.limit, args.data_dir, args.base_url,
-                           args.predictions, args.only_errors)
-        print(f"wrote {args.out} ({shown} rows)")
+                           args.predictions, args.only_errors, dataset=args.dataset)
+        print(f"wrote {args.out}/index.html ({shown} rows)")
+    elif args.command == "harness":
+        from scifig_tools import harness as harness_tool
+
+        if args.kind == "lmms-eval":
+            if not args.dataset:
+                parser.error("harness lmms-eval needs --dataset (a folder written by `export`, or its Hub id)")
+            paths = harness_tool.lmms_eval_tasks(args.out_dir, args.dataset, args.split)
+            print(f"wrote {len(paths)} tasks and groups to {args.out_dir}: "
+                  f"lmms-eval --model <model> --include_path {args.out_dir} --tasks scifig_mcq")
+        else:
+            for path, md5 in harness_tool.vlmevalkit_tsvs(args.out_dir, args.split, args.data_dir, args.base_url,
+                                                          args.dataset).items():
+                print(f"{path}  md5 {md5}")
     elif args.command == "serve":
         from scifig_tools.serve import RangeServer
 

@@ -1,9 +1,11 @@
-"""The dataset card (README.md): YAML metadata and sections written from the builder and dataset_infos.json.
+"""The dataset card (README.md) and docs/: YAML metadata and sections written from the builder, dataset_infos.json
+and recorded results (benchmarks/RESULTS.md, docs/fuzz-results.json).
 
-    python -m scifig_tools card      # rewrites README.md; a test fails when README.md and this disagree
+    python -m scifig_tools card      # rewrites README.md and docs/; a test fails when they and this disagree
 
-The text lives in scifig_tools/card.md; configs, features, citation and counts come from the builder, so the card
-cannot drift from what the builder yields. The Hub export writes the same card with a `configs:` section.
+The text lives in scifig_tools/card.md and scifig_tools/docs/; configs, features, citation and counts come from the
+builder, so the card cannot drift from what the builder yields. The Hub export writes the card for its own readers:
+with a `configs:` section, its Hub id, and nothing that needs a clone of this repository.
 """
 
 import json
@@ -15,6 +17,8 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import scifig
+from scifig_tools import dummy_data
+from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 from scifig_tools.schema import features_of, to_sequence_yaml
 
@@ -33,7 +37,7 @@ METADATA = {
     "language_creators": ["found"],
     "multilinguality": ["monolingual"],
     "size_categories": ["100K<n<1M"],
-    "source_datasets": ["original"],
+    "source_datasets": ["MMSci"],
     "task_categories": ["image-to-text", "visual-question-answering", "multiple-choice", "image-text-to-text"],
     "task_ids": ["image-captioning", "multiple-choice-qa", "visual-question-answering"],
     "tags": ["science", "scientific-figures", "figure-captioning", "multimodal", "interleaved", "pretraining",
@@ -41,11 +45,14 @@ METADATA = {
 }
 
 FIELDS = {
-    "id": "Unique, stable row key (see *The `id` scheme*); predictions are scored against it.",
+    "id": "Unique, stable row key, the same from every copy of the data ([how it is made](docs/ids.md)).",
+    "id@captioning": "Unique, stable row key ([how it is made](docs/ids.md)); predictions are scored against it.",
+    "id@mcq": "Unique, stable row key ([how it is made](docs/ids.md)); predictions are scored against it.",
     "uid": "Article id, e.g. `ncomms13142`; the article is `https://www.nature.com/articles/<uid>`.",
-    "figure_id": "Image file stem, e.g. `ncomms13142_figure_1` (0-based: `figure_0` is the article's Figure 1).",
+    "figure_id": "Image file stem, e.g. `ncomms13142_figure_1`; the number is 0-based (`figure_0` is the article's "
+                 "Figure 1), unlike `articles`' 1-based `figures.number`.",
     "image": "The figure, as published (PNG).",
-    "caption": "The figure's caption; `None` where upstream withholds it.",
+    "caption": "The figure's caption; `None` where MMSci withholds it.",
     "abstract": "The article's abstract.",
     "content": "The article's full text (about 7.5k tokens).",
     "category": "One of the 5 categories: " + ", ".join(scifig.CATEGORIES) + ".",
@@ -54,8 +61,10 @@ FIELDS = {
                "the article), `subcap2fig` (the same, distractors from the same figure).",
     "question": "The question stem alone, without the options.",
     "options": "Exactly four options, in A–D order.",
-    "answer": "Index of the correct option (A–D); -1 where upstream withholds it (test).",
-    "prompt": "The upstream question text verbatim: stem, then `\\nA: …` to `\\nD: …`.",
+    "answer": "Index of the correct option, 0–3; -1 where MMSci withholds it (test). "
+              "`features[\"answer\"].int2str(answer)` gives the letter.",
+    "prompt": "MMSci's question text verbatim: stem, then `\\nA: …` to `\\nD: …`; ask models this plus "
+              "`scifig_tools.answers.ANSWER_INSTRUCTION`.",
     "url": "The article's page.",
     "images@chat": "The figure the conversation is about (one image).",
     "messages": "The conversation as chat messages: `role` is `user` or `assistant`; `content` is a list of parts "
@@ -63,13 +72,13 @@ FIELDS = {
     "title": "The article's title.",
     "published": "Publication date.",
     "pdf_url": "The article's PDF.",
-    "review_pdf_url": "The peer-review file's PDF; `None` where upstream has none (\"URL not found\").",
+    "review_pdf_url": "The peer-review file's PDF; `None` where MMSci has none (\"URL not found\").",
     "categories": "The category of every folder the article is filed in (aligned with `subjects`).",
     "subjects": "Every subject folder the article is filed in.",
     "sections": "`title` and `content` of each section, in order.",
-    "figures": "Per figure: `number` (1-based, as printed), `image` (PNG), `title` (the caption after "
-               "\"Figure N:\") and `description` (the legend).",
-    "references": "Per reference: `number`, `title` (the citation text) and `url` (`None` where upstream has none).",
+    "figures": "Per figure: `number` (1-based, as printed: `figure_id` elsewhere counts from 0), `image` (PNG), "
+               "`title` (the caption after \"Figure N:\") and `description` (the legend).",
+    "references": "Per reference: `number`, `title` (the citation text) and `url` (`None` where MMSci has none).",
     "texts": "The document in reading order: a sentence, or `None` where an image stands.",
     "images": "Aligned with `texts`: an image (JPEG, short side ≤ 336 px), or `None` where a sentence stands. Each "
               "figure sits just before the sentence it was matched to.",
@@ -103,8 +112,9 @@ def _shown(value, limit=160):
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + " …"
     if isinstance(value, list):
-        shown = [_shown(item, 80) for item in value[:6]]
-        return shown + ([f"… {len(value) - 6} more"] if len(value) > 6 else [])
+        keep = 2 if any(isinstance(item, dict) for item in value) else 6
+        shown = [_shown(item, 80) for item in value[:keep]]
+        return shown + ([f"… {len(value) - keep} more"] if len(value) > keep else [])
     if isinstance(value, dict):
         return {key: _shown(item, limit) for key, item in value.items()}
     if hasattr(value, "isoformat"):
@@ -154,24 +164,33 @@ def example_rows():
     return rows
 
 
-def config_sections(rows):
-    parts = []
+def configs_table():
+    """One table of every config: what a row is, and its splits."""
+    lines = ["| config | a row is | splits |", "|---|---|---|"]
     for config in scifig.CONFIGS:
-        family = config.task
-        features = scifig.FEATURES[family]
-        parts.append(f"### `{config.name}`\n\n{config.description}\n")
-        if config.name != family:
-            parts.append(f"Fields and example as in `{family}`, with `setting` fixed to "
-                         f"`{config.settings[0]}`.\n")
-            continue
+        splits = ", ".join(scifig.RECIPES[config.task].splits)
+        lines.append(f"| `{config.name}` | {config.description} | {splits} |")
+    return "\n".join(lines)
+
+
+def field_sections(rows):
+    """Fields and a short example per task; the per-setting mcq configs share `mcq`'s."""
+    parts = []
+    for task, features in scifig.FEATURES.items():
+        names = [config.name for config in scifig.CONFIGS if config.task == task]
+        parts.append(f"### {', '.join(f'`{name}`' for name in names)}\n")
+        if len(names) > 1:
+            parts.append(f"`{names[0]}` holds every setting; {', '.join(f'`{n}`' for n in names[1:])} hold one each "
+                         "(`setting` fixed).\n")
         parts.append("| field | type | description |\n|---|---|---|")
-        parts += [f"| `{name}` | {type_name(feature)} | {FIELDS.get(f'{name}@{family}', FIELDS[name])} |"
+        parts += [f"| `{name}` | {type_name(feature)} | {FIELDS.get(f'{name}@{task}', FIELDS[name])} |"
                   for name, feature in features.items()]
-        source = ("from the bundled sample, as upstream publishes no example" if family in ("pretraining", "articles")
-                  else "the upstream data card's example record, run through the builder")
-        shown = {name: _shown(value) for name, value in rows[family].items()}
-        parts.append(f"\nExample row, {source} (long text shortened):\n\n```json\n"
-                     f"{json.dumps(shown, ensure_ascii=False, indent=1)}\n```\n")
+        source = ("from the bundled (fictional) sample, as MMSci publishes no example" if task in ("pretraining",
+                                                                                                  "articles")
+                  else "MMSci's data card example record, run through the builder")
+        fields = ",\n".join(f" {json.dumps(name)}: {json.dumps(_shown(value), ensure_ascii=False)}"
+                             for name, value in rows[task].items())
+        parts.append(f"\nExample, {source} (long text and lists shortened):\n\n```json\n{{\n{fields}\n}}\n```\n")
     return "\n".join(parts).rstrip()
 
 
@@ -200,9 +219,27 @@ def split_sizes(infos, export_counts=None):
     measured = {config: {split: value["num_examples"] for split, value in info["splits"].items()}
                 for config, info in infos.items() if info.get("splits")}
     if not measured:
-        return ("Split sizes of the hosted archives are not recorded yet: upstream publishes none, and they are "
-                "measured from the archives themselves (see *Refreshing sizes and checksums*).")
+        return ("The real split sizes are not recorded yet: MMSci publishes none, and scifig records them only by "
+                "measuring the archives themselves ([how](docs/development.md#refreshing-sizes-and-checksums)).")
     return "Rows per split, measured on the hosted archives:\n\n" + _SPLIT_HEADER + _split_rows(measured)
+
+
+def sample_section(counts):
+    return ("This repository also carries a tiny sample in the hosted layout (`dummy_data/`), for tests and for "
+            "trying scifig\nwithout downloading anything. **Its articles are fictional** (ids `ncomms90001`–"
+            "`ncomms90008`, DOIs\n`10.0000/…`): written to reproduce the real data's shape and quirks, not drawn "
+            "from it. Rows per split:\n\n" + _SPLIT_HEADER + _split_rows(counts) + "\n")
+
+
+def checksums(infos):
+    """What the card may say about archive sizes and checksums: only what dataset_infos.json records."""
+    recorded = sorted({url for info in infos.values() for url in (info.get("download_checksums") or {})})
+    if not recorded:
+        return ("No archive sizes or checksums are recorded yet, so nothing is verified against them: a changed "
+                "archive would not be noticed.")
+    return (f"Sizes and sha256 checksums are recorded for {', '.join(f'`{url}`' for url in recorded)}; "
+            "`verification_mode=\"all_checks\"` names an archive that changed since. They apply to unfiltered loads "
+            "of the hosted archives or of a mirror, not to a `data_dir` copy or a filtered load.")
 
 
 _SPLIT_HEADER = "| config | train | validation | test |\n|---|---|---|---|\n"
@@ -233,10 +270,119 @@ def card_data(infos, configs=None, export_counts=None):
     return data
 
 
-def sample_audit():
+def contamination_on_the_sample():
+    """The audit's contamination result on the bundled sample, without and with exclude_eval_articles."""
     from scifig_tools.audit import audit
 
-    return audit(data_dir=str(ROOT / "dummy_data"), level=3)[1].strip()
+    configs, sample = ["pretraining", "chat", "articles"], str(ROOT / "dummy_data")
+    found = {config: result["contamination"]["article_uids"]
+             for config, result in audit(configs=configs, data_dir=sample)[0]["configs"].items()}
+    excluded = audit(configs=configs, data_dir=sample, exclude_eval_articles=True)[0]["leaks"]
+    planted = ", ".join(f"`{uid}`" for uid in dummy_data.planted_in_pretraining())
+    return ("On the bundled (fictional) sample — which plants one test article, " + planted + ", in a pre-training "
+            "document and files one article under a train subject and a test subject — the audit finds "
+            + "; ".join(f"in `{config}` {', '.join(f'`{uid}`' for uid in uids) or 'none'}"
+                        for config, uids in found.items())
+            + " (`articles` is the raw corpus: it holds every evaluation article). With `exclude_eval_articles=True`"
+            + (" it finds none." if not excluded else f" it still finds {', '.join(excluded)}."))
+
+
+def links(repo_id=None, export=False):
+    rows = [("Paper", "[MMSci: A Dataset for Graduate-Level Multi-Discipline Multimodal Scientific Understanding]"
+                      "(https://arxiv.org/abs/2407.04903) (ICLR 2025, arXiv:2407.04903)"),
+            ("MMSci's release", f"[{scifig.HOMEPAGE.split('github.com/')[1]}]({scifig.HOMEPAGE}) (archives, data "
+                                "card, evaluation code)"),
+            ("Hub", f"[`{repo_id}`](https://huggingface.co/datasets/{repo_id})" if repo_id else
+                    "not published from this repository yet; `python -m scifig_tools export OUT --repo-id ORG/NAME` "
+                    "writes the folder the Hub serves")]
+    if not export:
+        rows.insert(0, ("Repository", "this one: the builder (`scifig.py`), the tools (`scifig_tools`), a fictional "
+                                      "sample (`dummy_data/`) and the tests"))
+    rows.append(("Licence", "CC BY 4.0 for MMSci's release; article licences vary ([Licence](#licence))"))
+    return "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
+
+
+def load_section(repo_id=None, export=False):
+    if export:
+        name = repo_id or "ORG/NAME"
+        return f"""```python
+from datasets import load_dataset
+stream = load_dataset("{name}", "mcq", split="validation", streaming=True)  # reads only the rows you take
+ds = load_dataset("{name}", "mcq")                                        # every split, cached on disk
+```
+
+Each config is a folder of Parquet files; the Hub's dataset viewer shows them."""
+    return f"""```python
+import scifig                                                             # pip install . (from a clone)
+stream = scifig.load("mcq", split="validation", streaming=True)           # reads only the rows you take
+ds = scifig.load("mcq", data_dir="~/mmsci")                               # every split, from archives on disk
+```
+
+`scifig.load` returns what `datasets.load_dataset` would, and takes its main arguments (`split`, `streaming`,
+`data_dir`, `cache_dir`, `num_proc`, `verification_mode`) besides scifig's own (below). Streaming reads each
+archive's index and then only the files the rows you take need; without `streaming=True`, the archive is downloaded
+once into the `datasets` cache and the dataset prepared on disk. The data comes from `data_dir=` (a folder holding
+`benchmark.zip`, `pretraindata.zip`, `rawdata.zip`, or them unzipped) if given, else `base_url=` (a mirror:
+`python -m scifig_tools serve ~/mmsci` serves one), else MMSci's hosted archives.
+
+{DATASETS_LINES}
+
+A config, split, setting, subject or category that does not exist is a `ValueError` before anything is read
+(`split="dev"` says that MMSci's `dev` is scifig's `validation`).
+
+From a clone, on the bundled fictional sample (no network beyond the package registry), install and look at a few
+rows; or install and run the tests on every tested `datasets` line:
+
+```bash
+{PREVIEW_COMMAND}
+```
+
+```bash
+bash tests/run.sh
+```"""
+
+
+# The two commands a fresh machine runs from a clone: the main job on the bundled sample, and the tests.
+PREVIEW_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/python -m "
+                   "scifig_tools preview mcq --split validation --data-dir dummy_data --limit 3")
+DATASETS_LINES = "\n".join("| " + " | ".join(row) + " |" for row in [
+    ("`datasets`", "how to load", "tested"), ("---", "---", "---"),
+    ("5.2 (current)", "`scifig.load`; every tool; the Hub export", "the whole suite, the fuzzer"),
+    ("4.8.5 (last 4.x)", "`scifig.load`; the Hub export", "loading, errors, interrupted runs, the export"),
+    ("4.0.0 (first without loading scripts)", "`scifig.load`", "loading and errors"),
+    ("3.6.0 (last with loading scripts)", '`load_dataset("scifig", "mcq", trust_remote_code=True)` from the folder '
+     "holding a clone named `scifig`, or `scifig.load`", "the whole suite"),
+])
+
+
+def evaluate_rows(repo_id=None, export=False):
+    if export:
+        return (f"ANSWER_INSTRUCTION = {json.dumps(ANSWER_INSTRUCTION)}  # what MMSci's evaluation appends\n"
+                "from datasets import load_dataset\n"
+                f"rows = load_dataset(\"{repo_id or 'ORG/NAME'}\", \"mcq\", split=\"validation\", streaming=True)")
+    return ("from scifig_tools.answers import ANSWER_INSTRUCTION  # what MMSci's evaluation appends\n"
+            "import scifig\nrows = scifig.load(\"mcq\", split=\"validation\", streaming=True)")
+
+
+def evaluate_command(repo_id=None, export=False):
+    dataset = f" --dataset {repo_id or 'ORG/NAME'}" if export else ""
+    return (f"python -m scifig_tools evaluate --config mcq --split validation{dataset} --predictions preds.jsonl "
+            "--out eval/")
+
+
+EXPORTED_DOCS = ["ids.md", "answers.md"]  # about the data itself, not the code: the Hub export carries it
+DOCS = {"performance.md": "Performance: speed and memory at MMSci's scale, measured",
+        "reliability.md": "Reliability: damaged data, bad networks, interrupted runs, and the fuzzer",
+        "ids.md": "The `id` scheme",
+        "answers.md": "Reading a letter out of a reply: the rules, what stays unparsed, and VLMEvalKit's differences",
+        "development.md": "Development: commands, the code's layout, refreshing sizes and checksums"}
+
+
+def more(export=False):
+    if export:
+        return ("More about how scifig reads the data — speed, reliability, the `id` scheme — is in the `docs/` "
+                "folder of the scifig code repository.")
+    return "## More\n\n" + "\n".join(f"- [{title}](docs/{name})" for name, title in DOCS.items())
 
 
 def fuzz_result(path=FUZZ_RESULTS):
@@ -251,24 +397,36 @@ def fuzz_result(path=FUZZ_RESULTS):
 
 def render_docs():
     """{path under docs/: text} for every doc template, facts filled in."""
-    return {f"docs/{template.name}": string.Template(template.read_text(encoding="utf-8")).substitute(
-                fuzz_result=fuzz_result())
+    facts = {"fuzz_result": fuzz_result(),
+             "performance": (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip()}
+    return {f"docs/{template.name}": string.Template(template.read_text(encoding="utf-8")).substitute(facts)
             for template in sorted(DOC_TEMPLATES.glob("*.md"))}
 
 
-def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, audit_text=None):
-    """The whole card as text: YAML front matter, then the sections of card.md."""
+def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, contamination=None, repo_id=None):
+    """The whole card as text: YAML front matter, then the sections of card.md. With `configs` (the export's data
+    files) it is the Hub export's card: loaded by `repo_id`, nothing that needs a clone."""
     infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
+    export = configs is not None
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         homepage=scifig.HOMEPAGE,
+        links=links(repo_id, export),
+        load=load_section(repo_id, export),
+        evaluate_rows=evaluate_rows(repo_id, export),
+        evaluate_command=evaluate_command(repo_id, export),
+        dataset=repo_id or "ORG/NAME" if export else "EXPORT_DIR_OR_HUB_ID",
+        evaluate_dataset=f" --dataset {repo_id or 'ORG/NAME'}" if export else "",
+        answers_doc="docs/answers.md",
         archive_urls=", ".join(f"`{url}`" for url in scifig.ARCHIVE_URLS.values()),
-        config_sections=config_sections(rows or example_rows()),
+        configs_table=configs_table(),
+        field_sections=field_sections(rows or example_rows()),
         split_sizes=split_sizes(infos, export_counts),
-        sample_splits=_split_rows(samples or sample_counts()),
+        sample="" if export else sample_section(samples or sample_counts()),
+        checksums=checksums(infos),
+        contamination=contamination if contamination is not None else contamination_on_the_sample(),
         citation=scifig.CITATION.strip(),
-        audit=audit_text if audit_text is not None else sample_audit(),
-        performance=(ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip(),
         fuzz_summary=fuzz_result(),
+        more=more(export),
     )
     data = card_data(infos, configs, export_counts)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"

@@ -189,9 +189,17 @@ def pretraining_document(article):
     }
 
 
-def pretraining_shards(articles):
-    """{member path inside pretraindata.zip: list of documents}: shards of three under shards/all/."""
-    documents = [pretraining_document(article) for article in articles]
+def planted_in_pretraining(source=SOURCE):
+    """The evaluation articles the sample plants in its pre-training documents, for the contamination check."""
+    return json.loads(Path(source).read_text(encoding="utf-8"))["planted_in_pretraining"]
+
+
+def pretraining_shards(articles, source=SOURCE):
+    """{member path inside pretraindata.zip: list of documents}: shards of three under shards/all/. Documents
+    come from train filings, as MMSci builds them, and from the planted evaluation articles."""
+    planted = set(planted_in_pretraining(source))
+    documents = [pretraining_document(article) for article in articles
+                 if article["split"] == "train" or article["uid"] in planted]
     return {
         layout.pretraining_shard(n): documents[start:start + _SHARD_SIZE]
         for n, start in enumerate(range(0, len(documents), _SHARD_SIZE))
@@ -240,7 +248,7 @@ def build(out_dir, source=SOURCE):
                for name, value in records.items()}
     layout.write_zip(out_dir / "benchmark.zip", {**members, **images})
     shards = {}
-    for name, documents in pretraining_shards(articles).items():
+    for name, documents in pretraining_shards(articles, source).items():
         shards[name] = pickle.dumps(documents, protocol=4)
         shards[layout.shard_count(name)] = str(len(documents)).encode("ascii")
     layout.write_zip(out_dir / "pretraindata.zip", shards)

@@ -14,6 +14,7 @@ Wilson interval (scipy). Captioning: BLEU-1..4 n-gram precisions and cumulative 
 installed, otherwise listed as unavailable with the reason, never as 0.
 """
 
+import collections
 import json
 import random
 import re
@@ -27,20 +28,27 @@ from scifig_tools.answers import LETTERS, extract_letter
 from scifig_tools.browse import browse
 from scifig_tools.predictions import PredictionsError, read_predictions, write_predictions
 from scifig_tools.report import markdown_table
+from scifig_tools.source import rows_of, subject_label
 
 BASELINES = ("random", "longest-option", "first-option")
 _EXAMPLES = 5
 
 
-def references(config, split, data_dir=None, base_url=None, **config_kwargs):
+def references(config, split, data_dir=None, base_url=None, dataset=None, circular=False, **config_kwargs):
     """The split's rows without images (they are not needed to score), as dicts in dataset order, with category
-    and setting as names."""
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url, **config_kwargs)
+    and setting as names; with `circular`, each question once per rotation of its options (scifig.circular_rows:
+    the builder's own rotation, applied here to an export, which holds each question once)."""
+    if circular and dataset is None:
+        config_kwargs["circular"] = True
+    stream = rows_of(config, split, data_dir, base_url, dataset, **config_kwargs)
     mcq = scifig.is_mcq(config)
-    columns = ["id", "uid", "figure_id", "category", "subject"] + (["setting", "options", "answer"] if mcq
-                                                                    else ["caption"])
+    columns = ["id", "uid", "figure_id", "category", "subject"] + (
+        ["setting", "question", "options", "answer", "prompt"] if mcq else ["caption"])
+    stream = stream.select_columns(columns)
+    if circular and dataset is not None:
+        stream = (rotation for row in stream for rotation in scifig.circular_rows(row))
     rows = []
-    for row in stream.select_columns(columns):
+    for row in stream:
         row["category"] = scifig.category_name(row["category"])
         if mcq:
             row["setting"] = scifig.SETTINGS[row["setting"]]
@@ -86,17 +94,70 @@ def _accuracy(outcomes):
     return {"n": n, "correct": correct, "accuracy": correct / n if n else None, "ci95": [low, high]}
 
 
-_AMBIGUOUS = {s for s in scifig.SUBJECTS if sum(s in subjects for subjects in scifig.TAXONOMY.values()) > 1}
-
-
-def subject_label(row):
-    """The subject, with its category where the name alone is ambiguous ("Ecology" sits under two)."""
-    return f"{row['subject']} ({row['category']})" if row["subject"] in _AMBIGUOUS else row["subject"]
-
-
 def _coverage(rows, missing):
     return {"predicted": len(rows) - missing, "missing": missing,
             "fraction": (len(rows) - missing) / len(rows) if rows else None}
+
+
+def question_of(row_id):
+    """The question a circular row rotates: its id without the `-c<k>`."""
+    return row_id.rsplit("-c", 1)[0]
+
+
+def score_circular(rows, predictions):
+    """Circular evaluation over the rows of a `circular=True` load: a question counts as right only when every
+    rotation of its options is; vanilla accuracy (the `-c0` rows) beside it, and position bias: accuracy by where
+    the correct option sits, and which letters the model picks."""
+    metrics = score_mcq(rows, predictions)
+    questions = collections.defaultdict(list)
+    letters, by_letter = collections.Counter(), collections.defaultdict(list)
+    for row in rows:
+        if row["answer"] == -1 or row["id"] not in predictions:
+            continue
+        letter = extract_letter(predictions[row["id"]], row["options"])
+        right = letter == LETTERS[row["answer"]]
+        questions[question_of(row["id"])].append((row, right))
+        letters[letter or "unparsed"] += 1
+        by_letter[LETTERS[row["answer"]]].append(right)
+    rotations = len(LETTERS)
+    whole = {key: judged for key, judged in questions.items() if len(judged) == rotations}
+    by_setting = collections.defaultdict(list)
+    for judged in whole.values():
+        by_setting[judged[0][0]["setting"]].append(all(right for _, right in judged))
+    metrics["circular"] = {
+        "questions": len(whole),
+        "partly_predicted": len(questions) - len(whole),
+        "vanilla": _accuracy([right for judged in whole.values() for row, right in judged
+                              if row["id"].endswith("-c0")]),
+        "circular": _accuracy([all(right for _, right in judged) for judged in whole.values()]),
+        "circular_by_setting": {setting: _accuracy(outcomes) for setting, outcomes in sorted(by_setting.items())},
+        "accuracy_by_correct_letter": {letter: _accuracy(by_letter[letter]) for letter in LETTERS},
+        "predicted_letters": {key: letters.get(key, 0) for key in (*LETTERS, "unparsed")},
+    }
+    return metrics
+
+
+def image_gain(rows, predictions, blind_predictions, resamples=2000, seed=0):
+    """Accuracy with the figure minus accuracy without it (a blind run: same prompt, no image), over the scorable
+    rows both runs answered, overall and per setting, each with a 95% interval from a paired bootstrap."""
+    paired = [(row, extract_letter(predictions[row["id"]], row["options"]) == LETTERS[row["answer"]],
+               extract_letter(blind_predictions[row["id"]], row["options"]) == LETTERS[row["answer"]])
+              for row in rows if row["answer"] != -1 and row["id"] in predictions and row["id"] in blind_predictions]
+
+    def gain(pairs):
+        if not pairs:
+            return {"n": 0, "gain": None, "ci95": [None, None]}
+        with_image = np.array([seen for _, seen, _ in pairs], dtype=float)
+        without = np.array([blind for _, _, blind in pairs], dtype=float)
+        draws = np.random.default_rng(seed).integers(0, len(pairs), size=(resamples, len(pairs)))
+        boot = with_image[draws].mean(axis=1) - without[draws].mean(axis=1)
+        return {"n": len(pairs), "with_image": float(with_image.mean()), "without_image": float(without.mean()),
+                "gain": float(with_image.mean() - without.mean()),
+                "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
+
+    settings = sorted({row["setting"] for row, _, _ in paired})
+    return {"overall": gain(paired),
+            "by_setting": {setting: gain([p for p in paired if p[0]["setting"] == setting]) for setting in settings}}
 
 
 def score_mcq(rows, predictions):
@@ -229,6 +290,24 @@ def markdown(metrics, title):
                 table.append([key, value, result["n"], _pct(result["accuracy"]),
                               "–".join(_pct(v) for v in result["ci95"])])
         lines.append(markdown_table(["group", "value", "n", "accuracy %", "95% CI"], table))
+        if "circular" in metrics:
+            found = metrics["circular"]
+            lines += ["", f"Circular evaluation over {found['questions']} questions ({found['partly_predicted']} "
+                          "with rotations missing, left out): a question is right only when all its rotations are.",
+                      "", markdown_table(["measure", "n", "accuracy %", "95% CI"], [
+                          [name, result["n"], _pct(result["accuracy"]), "–".join(_pct(v) for v in result["ci95"])]
+                          for name, result in [("vanilla (-c0)", found["vanilla"]), ("circular", found["circular"])]
+                          + [(f"circular, {s}", r) for s, r in found["circular_by_setting"].items()]
+                          + [(f"correct letter {k}", r) for k, r in found["accuracy_by_correct_letter"].items()]]),
+                      "", "Predicted letters: " + ", ".join(f"{k} {n}" for k, n in found["predicted_letters"].items())
+                      + "."]
+        if "image_gain" in metrics:
+            rows = [["overall", metrics["image_gain"]["overall"]]] + [
+                [setting, result] for setting, result in metrics["image_gain"]["by_setting"].items()]
+            lines += ["", "Image gain: accuracy with the figure minus without it (a blind run), paired bootstrap.", "",
+                      markdown_table(["group", "n", "with image %", "without %", "gain (points)", "95% CI"], [
+                          [name, r["n"], _pct(r.get("with_image")), _pct(r.get("without_image")), _pct(r["gain"]),
+                           "–".join(_pct(v) for v in r["ci95"])] for name, r in rows])]
     else:
         lines.append("")
         table = []
@@ -280,11 +359,15 @@ def chart(metrics, path, title):
 
 
 def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base_url=None, out=None,
-             browse_errors=True, **config_kwargs):
-    """Scores one split; with `out`, writes metrics.json, metrics.md, a chart and (for errors) browse.html."""
+             browse_errors=True, dataset=None, circular=False, blind_predictions=None, **config_kwargs):
+    """Scores one split; with `out`, writes metrics.json, metrics.md, a chart and (for errors) an errors/ site.
+    `circular` scores a run over every rotation of the options (ids `<id>-c<k>`); `blind_predictions`, a run
+    without the figures, adds the image gain."""
     if (predictions is None) == (baseline is None):
         raise ValueError("give exactly one of predictions (a .jsonl path) or baseline")
-    rows = references(config, split, data_dir, base_url, **config_kwargs)
+    if (circular or blind_predictions) and not scifig.is_mcq(config):
+        raise ValueError("circular and blind scoring are for the multiple-choice configs")
+    rows = references(config, split, data_dir, base_url, dataset, circular, **config_kwargs)
     out = Path(out) if out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -297,7 +380,9 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
             predictions = write_predictions(predicted, out / f"predictions-{baseline}.jsonl")
     else:
         predicted = read_predictions(predictions)
-    metrics = score_mcq(rows, predicted) if mcq else score_captioning(rows, predicted)
+    metrics = (score_circular if circular else score_mcq if mcq else score_captioning)(rows, predicted)
+    if blind_predictions:
+        metrics["image_gain"] = image_gain(rows, predicted, read_predictions(blind_predictions))
     metrics.update({"config": config, "split": split,
                     "predictions": str(predictions) if predictions else f"baseline:{baseline}"})
     if out:
@@ -305,7 +390,7 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         (out / "metrics.md").write_text(markdown(metrics, title), encoding="utf-8")
         chart(metrics, out / "by_category.png", title)
-        if browse_errors and predictions:
-            browse(config, split, out / "errors.html", data_dir=data_dir, base_url=base_url,
+        if browse_errors and predictions and dataset is None and not circular:
+            browse(config, split, out / "errors", data_dir=data_dir, base_url=base_url,
                    predictions=predictions, only_errors=True, **config_kwargs)
     return metrics

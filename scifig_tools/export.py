@@ -1,7 +1,7 @@
 """The script-free Hub export: Parquet shards plus the card, a folder the Hub and its viewer read as is.
 
-    python -m scifig_tools export OUT_DIR [--configs mcq captioning] [--data-dir D | --base-url U]
-    huggingface-cli upload <org>/scifig OUT_DIR --repo-type dataset
+    python -m scifig_tools export OUT_DIR --repo-id ORG/NAME [--configs mcq captioning] [--data-dir D | --base-url U]
+    hf upload ORG/NAME OUT_DIR --repo-type dataset
 
 Layout: OUT_DIR/<config>/<split>-NNNNN-of-NNNNN.parquet, images embedded as {bytes, path} structs, shards of at
 most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows (fewer where datasets' 100 MB
@@ -85,8 +85,9 @@ def write_split(dataset, folder, split, max_shard_size="500MB", progress=True):
 
 
 def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="500MB", cache_dir=None,
-           num_proc=None, progress=True):
-    """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}."""
+           num_proc=None, progress=True, repo_id=None):
+    """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}.
+    `repo_id` (ORG/NAME) is the Hub id the card tells readers to load."""
     out_dir = Path(out_dir)
     configs = configs or scifig.CONFIG_NAMES
     for config in configs:
@@ -101,7 +102,7 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="
             dataset = builder.as_dataset(split=split)
             _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress)
             report[f"{config}/{split}"] = {"written": written, "skipped": skipped}
-    write_card(out_dir)
+    write_card(out_dir, repo_id)
     return report
 
 
@@ -121,7 +122,7 @@ def exported_splits(out_dir):
     return splits
 
 
-def write_card(out_dir):
+def write_card(out_dir, repo_id=None):
     """The card for what the export folder holds, whichever runs wrote it."""
     counts = exported_splits(out_dir)
     configs_yaml = [
@@ -134,7 +135,10 @@ def write_card(out_dir):
         if entry["config_name"] == default:
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
-    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts)
+    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id)
     chart = card.ROOT / "assets" / "figures_per_subject.png"
     (out_dir / "assets").mkdir(exist_ok=True)
     shutil.copy(chart, out_dir / "assets" / chart.name)
+    (out_dir / "docs").mkdir(exist_ok=True)
+    for name in card.EXPORTED_DOCS:  # what the exported card links to
+        shutil.copy(card.ROOT / "docs" / name, out_dir / "docs" / name)

@@ -1,6 +1,7 @@
 """Prediction files: one {"id": ..., "prediction": "<the model's raw text>"} per line, ids from the dataset's `id`."""
 
 import json
+from pathlib import Path
 
 
 class PredictionsError(ValueError):
@@ -8,7 +9,11 @@ class PredictionsError(ValueError):
 
 
 def read_predictions(path):
-    """{id: prediction text}; malformed lines and duplicate ids are errors that name them."""
+    """{id: prediction text} from JSON lines, or from VLMEvalKit's prediction file (its .xlsx, .tsv or .csv with
+    `id` and `prediction` columns, as it writes for a TSV from `scifig_tools harness vlmevalkit`); malformed
+    lines and duplicate ids are errors that name them."""
+    if str(path).endswith((".xlsx", ".tsv", ".csv")):
+        return _read_table(path)
     predictions, duplicates = {}, []
     with open(path, encoding="utf-8") as file:
         for number, line in enumerate(file, 1):
@@ -35,3 +40,19 @@ def write_predictions(predictions, path):
         for key, text in predictions.items():
             file.write(json.dumps({"id": key, "prediction": text}, ensure_ascii=False) + "\n")
     return path
+
+
+def _read_table(path):
+    import pandas as pd
+
+    reader = {".xlsx": pd.read_excel, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".csv": pd.read_csv}
+    table = reader[Path(path).suffix](path)
+    missing = [column for column in ("id", "prediction") if column not in table.columns]
+    if missing:
+        columns = ", ".join(map(str, table.columns))
+        raise PredictionsError(f"{path}: no {' or '.join(missing)} column (it has {columns}); VLMEvalKit keeps the "
+                               "TSV's columns, so predict on a TSV that has `id`")
+    duplicates = sorted(set(table["id"][table["id"].duplicated()]))
+    if duplicates:
+        raise PredictionsError(f"{path}: duplicate ids ({len(duplicates)}): {', '.join(duplicates[:10])}")
+    return {str(key): "" if pd.isna(text) else str(text) for key, text in zip(table["id"], table["prediction"])}

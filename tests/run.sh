@@ -12,6 +12,9 @@ python3 -m venv .venv
 .venv/bin/pip install -q -r requirements.txt -r tests/requirements.txt
 # PyTorch's CPU build, for the DataLoader sharding test (this machine kind keeps its wheel on disk).
 .venv/bin/pip install -q "torch==2.13.0"
+# lmms-eval for the harness parity tests, with the dependencies its evaluator imports (see the file for why trimmed).
+.venv/bin/pip install -q --no-deps "lmms-eval==0.7.3"
+.venv/bin/pip install -q -r tests/requirements-lmms-eval.txt
 .venv/bin/ruff check .
 echo "== datasets $(.venv/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv/bin/python -m pytest tests -q

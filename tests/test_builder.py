@@ -14,7 +14,8 @@ from rows import rows_of
 
 # Rows per split of the bundled sample (dummy_data/source/articles.json: 8 articles, 10 filings): 12 train figures
 # with captions, one figure per validation/test article, one question per setting and article, one conversation
-# per multi-panel train figure, one pre-training document per filing, one row per distinct article.
+# per multi-panel train figure, one pre-training document per train filing and one planted test article, one row
+# per distinct article.
 SPLIT_SIZES = {
     "captioning": {"train": 12, "validation": 4, "test": 3},
     "mcq": {"train": 9, "validation": 12, "test": 9},
@@ -22,7 +23,7 @@ SPLIT_SIZES = {
     "mcq_subfig2cap": {"train": 3, "validation": 4, "test": 3},
     "mcq_subcap2fig": {"train": 3, "validation": 4, "test": 3},
     "chat": {"train": 12},
-    "pretraining": {"train": 10},
+    "pretraining": {"train": 4},
     "articles": {"train": 8},
 }
 ALL_CONFIGS = ["captioning", "mcq", "mcq_fig2cap", "mcq_subfig2cap", "mcq_subcap2fig", "pretraining"]

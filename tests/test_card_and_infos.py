@@ -50,19 +50,39 @@ def test_card_metadata_loads_and_describes_every_config():
     # `list: <type>` is the current lines' form, which datasets 3.6 cannot read (it reads `list:` of fields only)
     assert not re.search(r"list: \S", text.split("\n---\n")[0])
     assert "![Figures and articles per subject](assets/figures_per_subject.png)" in text
-    for section in ("## Supported tasks", "## Languages", "## Splits", "## Loading", "## The `id` scheme",
-                    "## How the data was made", "## Limitations", "## Licence", "## Citation", "## Quickstart"):
-        assert section in text
+    # the order a reader needs: load and evaluate first, the details after, the citation last
+    sections = ["## Load", "## Evaluate a model", "## Configs", "## Fields", "## Splits and sizes",
+                "## How the data was made", "## Limitations", "## Contamination", "## Licence",
+                "## Personal and sensitive content", "## Citation"]
+    assert [line for line in text.splitlines() if line.startswith("## ")][:len(sections)] == sections
+    headings = [line for line in text.splitlines() if line.startswith("### ")]
     for config in CONFIGS:
-        assert f"### `{config}`" in text
+        assert any(f"`{config}`" in heading for heading in headings), config
+    for doc in card.DOCS:
+        assert f"(docs/{doc})" in text and (ROOT / "docs" / doc).is_file()
 
 
 def test_card_field_tables_list_exactly_the_builder_fields():
-    text = card.config_sections(card.example_rows())
+    text = card.field_sections(card.example_rows())
     for task, features in scifig.FEATURES.items():
         block = text[text.index(f"### `{task}`"):]
-        block = block[:block.index("Example row")]
+        block = block[:block.index("Example, ")]
         assert [line.split("`")[1] for line in block.splitlines() if line.startswith("| `")] == list(features)
+
+
+def test_the_card_claims_no_verified_checksum_while_none_is_recorded(measured):
+    committed = json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
+    recorded = [config for config, info in committed.items() if info.get("download_checksums")]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    if recorded:
+        pytest.skip(f"dataset_infos.json records checksums for {recorded}")
+    assert "No archive sizes or checksums are recorded yet, so nothing is verified against them" in text
+    assert "checksummed" not in text and "NonMatchingChecksumError" not in text
+    assert "The real split sizes are not recorded yet" in text
+    # once `infos --data-dir` has measured archives, the card says what is verified, and where
+    rendered = card.render(infos={**committed, **measured}, rows=card.example_rows(), contamination="")
+    assert scifig.ARCHIVE_URLS["benchmark"] in rendered and 'verification_mode="all_checks"' in rendered
+    assert "No archive sizes or checksums are recorded yet" not in rendered
 
 
 def test_committed_infos_agree_with_the_builder():

@@ -1,6 +1,7 @@
 """The script-free Hub export: what the Hub viewer and load_dataset(<repo>) read, equal to the builder's rows."""
 
 import json
+import re
 
 import datasets
 import pyarrow.parquet as pq
@@ -22,10 +23,14 @@ from scifig_tools import export  # noqa: E402
 CONFIGS = scifig.CONFIG_NAMES
 
 
+REPO_ID = "example-org/scifig"
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    export.export(out, data_dir=str(DUMMY), cache_dir=str(tmp_path_factory.mktemp("cache")), progress=False)
+    export.export(out, data_dir=str(DUMMY), cache_dir=str(tmp_path_factory.mktemp("cache")), progress=False,
+                  repo_id=REPO_ID)
     return out
 
 
@@ -52,6 +57,34 @@ def test_export_card_validates_and_maps_every_split(exported):
             assert list(exported.glob(files["path"])), files
     assert (exported / "assets" / "figures_per_subject.png").is_file()
     assert datasets.load_dataset(str(exported), split="validation").features == scifig.FEATURES["mcq"]
+
+
+def test_export_card_stands_alone_and_names_its_hub_id(exported):
+    text = (exported / "README.md").read_text(encoding="utf-8")
+    body = text.split("\n---\n", 1)[1]
+    linked = sorted(set(re.findall(r"\]\((?!https?:|#)([^)]+)\)", body)))
+    assert linked and all((exported / path).is_file() for path in linked), linked  # every relative link resolves
+    # nothing that needs a clone of the code repository, in the card or in what it links to
+    for text in [body] + [(exported / path).read_text(encoding="utf-8") for path in linked if path.endswith(".md")]:
+        for repository_only in ("requirements.txt", "dummy_data", "tests/run.sh", ".venv", "bash ", "pip install .",
+                                "scifig.load(", "import scifig\n", "from a clone", "huggingface-cli"):
+            assert repository_only not in text, repository_only
+    assert f'load_dataset("{REPO_ID}", "mcq", split="validation", streaming=True)' in body
+    assert f"https://huggingface.co/datasets/{REPO_ID}" in body
+    assert f"--dataset {REPO_ID}" in body
+    assert "Rows in this export:" in body
+
+
+def test_the_export_card_recipe_scores_against_the_export(exported, tmp_path):
+    """The exported card's evaluation command, run on the export folder itself (a Hub id reads the same way)."""
+    rows = list(datasets.load_dataset(str(exported), "mcq", split="validation"))
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text("".join(json.dumps({"id": row["id"], "prediction": "ABCD"[row["answer"]]}) + "\n"
+                                   for row in rows), encoding="utf-8")
+    from scifig_tools.evaluate import evaluate
+
+    metrics = evaluate("mcq", "validation", predictions=predictions, dataset=exported)
+    assert metrics["overall"]["accuracy"] == 1.0 and metrics["overall"]["n"] == len(rows)
 
 
 def test_features_are_stored_in_parquet_metadata_in_sequence_form(exported):

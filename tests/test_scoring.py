@@ -11,8 +11,9 @@ import sys
 import pytest
 from PIL import Image
 
+import scifig
+from scifig_tools import dummy_data
 from scifig_tools import evaluate as ev
-from scifig_tools.answers import extract_letter
 from scifig_tools.audit import audit
 from scifig_tools.browse import browse
 from scifig_tools.layout import benchmark_json
@@ -20,20 +21,6 @@ from scifig_tools.layout import benchmark_json
 from conftest import DUMMY, ROOT
 
 OPTIONS = ["Concentration spectra.", "Temperature spectra.", "UV/Vis absorption.", "Emission spectra."]
-
-
-@pytest.mark.parametrize("text,letter", [
-    ("A", "A"), (" b ", None), ("B.", "B"), ("(C)", "C"), ("**D**", "D"), ("[A]", "A"), ("A:", "A"), ("C)", "C"),
-    ("Answer: B", "B"), ("The answer is (C).", "C"), ("The final answer is **D**", "D"), ("answer:(A)", "A"),
-    ("Option B is right", "B"), ("choice: C", "C"), ("ANSWER IS C", "C"),
-    ("I think (A) fits.", "A"), ("**B** because of the peaks", "B"), ("Reasoning...\nC: the absorption one", "C"),
-    ('It shows "temperature   SPECTRA."', "B"),
-    ("The answer is A. (B) is wrong.", "A"),       # an answer phrase outranks letters mentioned elsewhere
-    ("A or B", None), ("Between (A) and (B), hard to say", None), ("A\nB", None),
-    ("The answer is a mixture of effects", None), ("none of them", None), ("", None),
-])
-def test_every_extraction_rule(text, letter):
-    assert extract_letter(text, OPTIONS) == letter
 
 
 def _mcq_rows():
@@ -125,7 +112,7 @@ def test_evaluate_on_the_sample_writes_every_output(tmp_path, upstream):
     with Image.open(out / "by_category.png") as chart:
         assert chart.format == "PNG"
     assert (out / "predictions-first-option.jsonl").read_text().count("\n") == len(answers)
-    assert (out / "errors.html").is_file()
+    assert (out / "errors" / "index.html").is_file()
 
 
 def test_evaluate_test_split_reports_withheld_answers_as_unscorable(tmp_path):
@@ -147,7 +134,7 @@ def test_captioning_evaluation_end_to_end(tmp_path):
 
 
 def test_audit_finds_the_article_filed_in_train_and_test(upstream):
-    report, text = audit(data_dir=str(DUMMY))
+    report, text = audit(configs=["captioning", "mcq"], data_dir=str(DUMMY))
     assert report["leaks"] == ["ncomms90003"]
     captioning = report["configs"]["captioning"]
     assert captioning["overlap"]["train/test"]["articles"] == 1
@@ -162,13 +149,46 @@ def test_audit_finds_the_article_filed_in_train_and_test(upstream):
     assert "ncomms90003" in text
 
 
-def test_audit_strict_fails_on_overlap(tmp_path):
-    command = [sys.executable, "-m", "scifig_tools", "audit", "--data-dir", str(DUMMY), "--out", str(tmp_path)]
+def _evaluation_uids(upstream):
+    return {a["uid"] for a in upstream["articles"] if a["split"] != "train"}
+
+
+def test_audit_finds_the_evaluation_articles_in_the_training_sources(upstream):
+    report, text = audit(configs=["pretraining", "chat", "articles"], data_dir=str(DUMMY))
+    planted = dummy_data.planted_in_pretraining()
+    assert planted == ["ncomms90007"]
+    # the planted test article, and the article filed under a train subject and a test subject
+    assert report["configs"]["pretraining"]["contamination"]["article_uids"] == ["ncomms90003", *planted]
+    assert report["configs"]["chat"]["contamination"]["article_uids"] == ["ncomms90003"]
+    assert report["configs"]["chat"]["contamination"]["identical_images"] > 0  # the same figure files
+    # the raw corpus holds every article, evaluation ones included
+    assert report["configs"]["articles"]["contamination"]["article_uids"] == sorted(_evaluation_uids(upstream))
+    assert "ncomms90007" in text
+
+
+def test_exclude_eval_articles_leaves_no_evaluation_article_in_train(upstream):
+    evaluation = _evaluation_uids(upstream)
+    for config in ("pretraining", "chat", "articles", "captioning"):
+        kept = {row["uid"] for row in scifig.load(config, split="train", streaming=True, data_dir=str(DUMMY),
+                                                  exclude_eval_articles=True).select_columns(["uid"])}
+        everything = {row["uid"] for row in scifig.load(config, split="train", streaming=True,
+                                                        data_dir=str(DUMMY)).select_columns(["uid"])}
+        assert kept == everything - evaluation and kept, config
+    report, _ = audit(configs=["pretraining", "articles"], data_dir=str(DUMMY), exclude_eval_articles=True)
+    assert report["leaks"] == []
+
+
+def test_audit_strict_fails_on_overlap_and_passes_once_excluded(tmp_path):
+    command = [sys.executable, "-m", "scifig_tools", "audit", "--configs", "mcq", "pretraining",
+               "--data-dir", str(DUMMY), "--out", str(tmp_path)]
     loose = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     strict = subprocess.run(command + ["--strict"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    excluded = subprocess.run(command + ["--strict", "--exclude-eval-articles"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
     assert loose.returncode == 0, loose.stderr
-    assert strict.returncode == 1 and "1 articles are in train and an evaluation split" in strict.stderr
-    assert json.loads((tmp_path / "audit.json").read_text())["leaks"] == ["ncomms90003"]
+    assert strict.returncode == 1 and "2 evaluation articles are in a train split" in strict.stderr
+    assert excluded.returncode == 0, excluded.stderr
+    assert json.loads((tmp_path / "audit.json").read_text())["leaks"] == []
 
 
 def _chromium():
@@ -195,7 +215,7 @@ window.addEventListener("load", () => {
 
 def _open_in_chromium(page, tmp_path):
     """Loads a copy of the page with a probe script in headless Chromium; returns what the probe measured."""
-    probed = tmp_path / "probed.html"
+    probed = page.with_name(f"probed-{page.name}")  # beside the page: its links are relative
     probed.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8")
     result = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -209,15 +229,54 @@ def _open_in_chromium(page, tmp_path):
 
 
 @pytest.mark.parametrize("config,split", [("mcq", "validation"), ("captioning", "test"), ("pretraining", "train")])
-def test_browse_page_renders_every_image_in_chromium(config, split, tmp_path):
-    page = tmp_path / "page.html"
-    shown = browse(config, split, page, data_dir=str(DUMMY))
+def test_browse_site_renders_every_image_in_chromium(config, split, tmp_path):
+    site = tmp_path / "site"
+    shown = browse(config, split, site, data_dir=str(DUMMY))
+    page = site / "rows-0001.html"
     probe = _open_in_chromium(page, tmp_path)
     assert probe["sections"] == probe["shown"] == shown > 0
     assert probe["images"] == probe["decoded"] > 0
-    assert probe["fetched"] == []  # the browser loaded nothing beyond the page itself
+    # the browser's resource timing lists any network load; nothing but the site's own files may appear there
+    assert all(name.startswith(site.as_uri() + "/") for name in probe["fetched"])
     sources = _fetching_attributes(page.read_text(encoding="utf-8"))
-    assert len(sources) == probe["images"] and all(value.startswith("data:") for value in sources)
+    assert len(sources) == probe["images"] and all((site / source).is_file() for source in sources)
+    assert _open_in_chromium(site / "index.html", tmp_path)["shown"] == shown
+
+
+def test_browse_pages_thumbnails_and_full_figures(tmp_path):
+    site = tmp_path / "site"
+    shown = browse("mcq", "validation", site, data_dir=str(DUMMY), rows_per_page=5)
+    pages = sorted(site.glob("rows-*.html"))
+    assert len(pages) == -(-shown // 5) and shown == len(ev.references("mcq", "validation", data_dir=str(DUMMY)))
+    full = sorted((site / "figures").iterdir())
+    stored = {row["id"]: row["image"]["bytes"] for row in scifig.load("mcq", split="validation", streaming=True,
+                                                                      data_dir=str(DUMMY)).decode(False)}
+    assert len(full) == shown and sorted(f.read_bytes() for f in full) == sorted(stored.values())
+    for thumb in (site / "thumbs").iterdir():
+        with Image.open(thumb) as picture:
+            assert picture.format == "JPEG" and max(picture.size) <= 480
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert all(page.name in index for page in pages)
+
+
+def test_browse_errors_with_predictions(tmp_path):
+    rows = ev.references("mcq", "validation", data_dir=str(DUMMY))
+    predictions = {r["id"]: ("ABCD"[r["answer"]] if i % 3 == 0 else "I cannot tell" if i % 3 == 1 else
+                             "ABCD"[(r["answer"] + 1) % 4]) for i, r in enumerate(rows)}
+    path = ev.write_predictions(predictions, tmp_path / "p.jsonl")
+    scored = ev.score_mcq(rows, ev.read_predictions(path))
+    site = tmp_path / "site"
+    assert browse("mcq", "validation", site, data_dir=str(DUMMY), predictions=path, rows_per_page=3) == len(rows)
+    errors = "".join(page.read_text(encoding="utf-8") for page in sorted(site.glob("errors-*.html")))
+    assert errors.count('class="wrong"') == scored["overall"]["n"] - scored["overall"]["correct"]
+    assert errors.count("read as <b>unparsed</b>") == scored["unparsed"]["count"] > 0
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "<th>right</th><th>wrong</th><th>unparsed</th>" in index
+    only = tmp_path / "only"
+    shown = browse("mcq", "validation", only, data_dir=str(DUMMY), predictions=path, only_errors=True)
+    assert shown == scored["overall"]["n"] - scored["overall"]["correct"]
+    probe = _open_in_chromium(only / "rows-0001.html", tmp_path)
+    assert probe["sections"] == probe["shown"] == shown and probe["decoded"] == shown
 
 
 class _Fetches(html.parser.HTMLParser):
@@ -239,14 +298,3 @@ def _fetching_attributes(text):
     return parser.values
 
 
-def test_browse_only_errors_with_predictions(tmp_path):
-    rows = ev.references("mcq", "validation", data_dir=str(DUMMY))
-    predictions = {r["id"]: ("ABCD"[r["answer"]] if i % 2 else "I cannot tell") for i, r in enumerate(rows)}
-    path = ev.write_predictions(predictions, tmp_path / "p.jsonl")
-    page = tmp_path / "errors.html"
-    shown = browse("mcq", "validation", page, data_dir=str(DUMMY), predictions=path, only_errors=True)
-    assert shown == len(rows) // 2 + len(rows) % 2
-    html = page.read_text()
-    assert html.count('class="wrong"') == shown and "read as <b>unparsed</b>" in html
-    probe = _open_in_chromium(page, tmp_path)
-    assert probe["sections"] == probe["shown"] == shown and probe["decoded"] == shown
