@@ -10,6 +10,10 @@
 3. Latency hiding: `mcq` validation over the local Range server with 20 ms added to every request, against 0 ms.
 4. Parallel prepare: download_and_prepare(num_proc=2) against num_proc=1 on `pretraining`.
 5. Time to first row streaming each config from the HTTP server, and the bytes served by then.
+6. Many readers: time to first row of `mcq` validation from a >= 500k-member archive over the Range server, warm
+   (the member index kept by an earlier process) against cold; the bytes of the train JSON served over one
+   `captioning` train epoch cut into 64 shards and read by 2 processes (as 2 DataLoader workers); full-epoch
+   rows/s with 64 shards against 8; `export --num-proc 2` against 1.
 
 Each measurement runs in a fresh child process with USE_TORCH=0: datasets imports torch (~180 MB) into any
 IterableDataset when torch is installed, which would measure torch, not scifig. Corpora are built by
@@ -24,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -44,11 +49,33 @@ def _peak_mb():
         return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
 
 
-def child_stream(config, split, data_dir=None, base_url=None, limit=None):
+class _AnonymousPeak(threading.Thread):
+    """The peak of this process's anonymous memory (RssAnon, sampled every 20 ms): resident memory without the
+    file pages it maps (shared libraries, memory-mapped Arrow files), which the OS can drop and other processes
+    share."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.mb = 0.0
+        self.start()
+
+    def run(self):
+        while True:
+            with open("/proc/self/status") as status:
+                self.mb = max(self.mb, int(status.read().split("RssAnon:")[1].split()[0]) / 1024)
+            time.sleep(0.02)
+
+
+def child_stream(config, split, data_dir=None, base_url=None, limit=None, cache_dir=None, train_shards=None,
+                 worker=None, workers=None):
+    """Streams a split (with `workers`, only this worker's share of its shards, as a DataLoader worker does)."""
     import scifig
 
     started = time.perf_counter()
-    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url)
+    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url,
+                         cache_dir=cache_dir, train_shards=train_shards)
+    if workers:
+        stream = stream.shard(num_shards=workers, index=worker)
     rows, first = 0, None
     for _ in stream:
         rows += 1
@@ -90,16 +117,48 @@ def child_prepare(config, data_dir, num_proc, cache_dir):
     return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
 
 
-CHILDREN = {"stream": child_stream, "baseline": child_baseline, "prepare": child_prepare}
+def child_export(config, data_dir, num_proc, out, cache_dir, max_shard_size):
+    from scifig_tools.export import export
+
+    started = time.perf_counter()
+    report = export(out, configs=[config], data_dir=data_dir, cache_dir=cache_dir, max_shard_size=max_shard_size,
+                    num_proc=num_proc, progress=False)
+    rows = sum(done["written"] for done in report.values())
+    return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
+
+
+CHILDREN = {"stream": child_stream, "baseline": child_baseline, "prepare": child_prepare, "export": child_export}
+
+
+def _child_command(kind, kwargs):
+    env = {**os.environ, "USE_TORCH": "0", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(ROOT)}
+    return [sys.executable, __file__, "--child", kind, json.dumps(kwargs)], env
+
+
+def _child_result(kind, kwargs, returncode, stdout, stderr):
+    if returncode:
+        raise RuntimeError(f"{kind} {kwargs} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def run_child(kind, **kwargs):
-    env = {**os.environ, "USE_TORCH": "0", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(kwargs)], env=env,
-                            capture_output=True, text=True, check=False)
-    if result.returncode:
-        raise RuntimeError(f"{kind} {kwargs} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    command, env = _child_command(kind, kwargs)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    return _child_result(kind, kwargs, result.returncode, result.stdout, result.stderr)
+
+
+def run_children(kind, each):
+    """Children run at once (as DataLoader workers do), one per kwargs in `each`; their results in that order."""
+    started = []
+    for kwargs in each:
+        command, env = _child_command(kind, kwargs)
+        started.append((kwargs, subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                 text=True)))
+    results = []
+    for kwargs, child in started:
+        stdout, stderr = child.communicate()
+        results.append(_child_result(kind, kwargs, child.returncode, stdout, stderr))
+    return results
 
 
 # ---------------------------------------------------------------------------------------------- the measurements
@@ -156,7 +215,9 @@ def main(argv=None):
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(CHILDREN[args.child[0]](**json.loads(args.child[1]))))
+        anonymous = _AnonymousPeak()
+        result = CHILDREN[args.child[0]](**json.loads(args.child[1]))
+        print(json.dumps({**result, "anon_mb": anonymous.mb}))
         return 0
 
     table = []
@@ -230,7 +291,12 @@ def main(argv=None):
 
     # 5. time to first row over HTTP, and what each config reads by then
     reads = {"pretraining": "the central directory and the first pickle, read whole",
-             "articles": "the central directory and the first article's JSON and figures"}
+             "articles": "the central directory and the first article's JSON and figures",
+             # train JSON read in parts: the first reader on a machine parses it whole into the record store
+             "captioning": "the central directory, the whole train JSON (first read on this machine: parsed into "
+                           f"the cache) and the figures of the first {scifig.RECIPES['captioning'].ahead} records",
+             "chat": "the central directory, the whole train JSON (first read on this machine: parsed into the "
+                     f"cache) and the figures of the first {scifig.RECIPES['chat'].ahead} records"}
     for config, split in (("captioning", "train"), ("mcq", "validation"), ("chat", "train"),
                           ("pretraining", "train"), ("articles", "train")):
         read = reads.get(config, f"the central directory, the JSON's first chunk and the figures of the first "
@@ -243,6 +309,60 @@ def main(argv=None):
             server.stop()
         row(f"5. time to first row: {config} {split} over HTTP", f"{measured['first_row']:.2f} s", "—",
             f"{served / 1e6:.1f} MB served by then: {read}")
+
+    # 6. many readers
+    members = corpus(work, f"members-{args.members}", n_articles=int(args.members / 5.6) + 1, figure_kb=(1, 1),
+                     content_kb=1, archives=("benchmark",), image_pool=8)
+    server = serve(members, 0.0)
+    try:
+        with tempfile.TemporaryDirectory() as kept:
+            cold = run_child("stream", config="mcq", split="validation", base_url=server.url, limit=1, cache_dir=kept)
+            cold_bytes = server.bytes_sent
+            warm = run_child("stream", config="mcq", split="validation", base_url=server.url, limit=1, cache_dir=kept)
+            warm_bytes = server.bytes_sent - cold_bytes
+    finally:
+        server.stop()
+    row(f"6a. warm start: mcq validation time to first row, member index kept vs not ({_members(members)} members)",
+        f"{warm['first_row'] / cold['first_row']:.2f}x", "<= 0.25x",
+        f"warm {warm['first_row']:.2f} s and {warm_bytes / 1e6:.1f} MB served, cold {cold['first_row']:.2f} s and "
+        f"{cold_bytes / 1e6:.1f} MB; peak {max(cold['peak_mb'], warm['peak_mb']):.0f} MB")
+    server = serve(main_corpus, 0.0)
+    try:
+        with zipfile.ZipFile(main_corpus / "benchmark.zip") as archive:
+            info = archive.getinfo(benchmark_json("train", "captioning"))
+        first = info.header_offset
+        last = first + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size - 1
+        with tempfile.TemporaryDirectory() as kept:
+            workers = run_children("stream", [dict(config="captioning", split="train", base_url=server.url,
+                                                   cache_dir=kept, train_shards=64, worker=w, workers=2)
+                                              for w in range(2)])
+        served = sum(max(0, min(end, last) - max(start, first) + 1) for path, start, end in server.ranges
+                     if path.endswith("benchmark.zip"))
+    finally:
+        server.stop()
+    row("6b. train JSON served over one captioning train epoch, 64 shards, 2 workers, vs its compressed size",
+        f"{served / info.compress_size:.2f}x", "<= 1.1x",
+        f"{served / 1e6:.1f} MB of a {info.compress_size / 1e6:.1f} MB member; "
+        f"{sum(w['rows'] for w in workers)} rows; peak {max(w['peak_mb'] for w in workers):.0f} MB per worker, "
+        f"{max(w['anon_mb'] for w in workers):.0f} MB anonymous")
+    rates = {}
+    for shards in (8, 64):
+        with tempfile.TemporaryDirectory() as kept:
+            measured = run_child("stream", config="captioning", split="train", data_dir=str(main_corpus),
+                                 cache_dir=kept, train_shards=shards)
+        rates[shards] = (measured["rows"] / measured["seconds"], measured["peak_mb"])
+    row("6c. full-epoch streaming rows/s, captioning train, 64 shards vs 8", f"{rates[64][0] / rates[8][0]:.2f}x",
+        ">= 0.95x", f"{rates[64][0]:.0f} vs {rates[8][0]:.0f} rows/s; peak {max(rates[64][1], rates[8][1]):.0f} MB")
+    exports = {}
+    for num_proc in (1, 2):
+        with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as kept:
+            exports[num_proc] = run_child("export", config="captioning", data_dir=str(main_corpus),
+                                          num_proc=num_proc, out=out, cache_dir=kept, max_shard_size="100MB")
+    row("6d. export captioning, speed-up of --num-proc 2 over 1",
+        f"{exports[1]['seconds'] / exports[2]['seconds']:.2f}x", ">= 1.6x on 2 cores",
+        f"--num-proc 1 took {exports[1]['seconds']:.0f} s, 2 took {exports[2]['seconds']:.0f} s; {exports[1]['rows']} "
+        f"rows in shards of <= 100 MB; peak of the parent {max(e['peak_mb'] for e in exports.values()):.0f} MB, "
+        f"{max(e['anon_mb'] for e in exports.values()):.0f} MB anonymous (the rest: the memory-mapped Arrow cache)")
 
     cores = os.cpu_count()
     print(f"\nscifig benchmark — {cores} cores, main corpus {args.articles} articles "

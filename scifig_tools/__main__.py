@@ -42,7 +42,7 @@ def main(argv=None):
     export.add_argument("--configs", nargs="+")
     _add_source(export)
     export.add_argument("--max-shard-size", default="500MB")
-    export.add_argument("--num-proc", type=int, default=None)
+    export.add_argument("--num-proc", type=int, default=None, help="processes preparing and writing shards")
 
     evaluate = commands.add_parser("evaluate", help="score predictions (or a text-only baseline) on a split")
     evaluate.add_argument("--config", required=True)

@@ -417,6 +417,8 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         dataset=repo_id or "ORG/NAME" if export else "EXPORT_DIR_OR_HUB_ID",
         evaluate_dataset=f" --dataset {repo_id or 'ORG/NAME'}" if export else "",
         answers_doc="docs/answers.md",
+        train_shards_hint=("pick a multiple of ranks × workers" if export
+                           else "[how to pick N](docs/performance.md#on-a-cluster)"),
         archive_urls=", ".join(f"`{url}`" for url in scifig.ARCHIVE_URLS.values()),
         configs_table=configs_table(),
         field_sections=field_sections(rows or example_rows()),

@@ -7,10 +7,13 @@ Layout: OUT_DIR/<config>/<split>-NNNNN-of-NNNNN.parquet, images embedded as {byt
 most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows (fewer where datasets' 100 MB
 row-group limit says so), small enough for the viewer, features in the Parquet schema metadata; OUT_DIR/README.md
 is the card with `configs:` mapping every split to its files. A re-run skips shards already written and complete: each
-shard is written to a temporary name and renamed only when whole.
+shard is written to a temporary name and renamed only when whole. `num_proc` prepares with that many processes
+and writes that many shards at a time.
 """
 
 import math
+import multiprocessing
+import os
 import shutil
 from pathlib import Path
 
@@ -50,38 +53,55 @@ def _complete(path, rows, metadata):
     return parquet.metadata.num_rows == rows and stored.get(b"huggingface") == metadata["huggingface"].encode()
 
 
-def write_split(dataset, folder, split, max_shard_size="500MB", progress=True):
-    """Writes one split's shards; returns (files, rows written now, rows skipped as already complete)."""
+def _write_shard(job):
+    """Writes one shard unless it is already complete; returns (rows written, rows skipped). Written to a
+    temporary name and renamed when whole, so an interrupted export leaves no shard that looks complete."""
+    dataset, shards, index, path, metadata, group = job
+    shard = dataset.shard(shards, index, contiguous=True)
+    if _complete(path, len(shard), metadata):
+        return 0, len(shard)
+    partial = path.with_suffix(f".parquet.{os.getpid()}.partial")
+    writer = None
+    for batch in shard.with_format("arrow").iter(batch_size=group):
+        table = batch.replace_schema_metadata(metadata)
+        if writer is None:
+            writer = pq.ParquetWriter(partial, table.schema)
+        writer.write_table(table, row_group_size=group)
+    writer.close()
+    partial.replace(path)
+    return len(shard), 0
+
+
+def write_split(dataset, folder, split, max_shard_size="500MB", progress=True, num_proc=None):
+    """Writes one split's shards, `num_proc` at a time; returns (files, rows written now, rows skipped as already
+    complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     shards = shard_plan(dataset, max_shard_size)
     names = [f"{split}-{index:05d}-of-{shards:05d}.parquet" for index in range(shards)]
-    for stale in folder.glob(f"{split}-*.parquet"):
-        if stale.name not in names:  # left by a run with another shard count
+    for stale in folder.glob(f"{split}-*.parquet*"):
+        if stale.name not in names:  # left by a run with another shard count, or cut off mid-write
             stale.unlink()
     metadata = parquet_metadata(dataset.features)
     group = row_group_size(dataset)
-    written = skipped = 0
+    jobs = [(dataset, shards, index, folder / name, metadata, group) for index, name in enumerate(names)]
     bar = tqdm(total=len(dataset), desc=f"{folder.name}/{split}", unit="row", disable=not progress)
-    for index, name in enumerate(names):
-        shard = dataset.shard(shards, index, contiguous=True)
-        path = folder / name
-        if _complete(path, len(shard), metadata):
-            skipped += len(shard)
-            bar.update(len(shard))
-            continue
-        partial = path.with_suffix(".parquet.partial")
-        writer = None
-        for batch in shard.with_format("arrow").iter(batch_size=group):
-            table = batch.replace_schema_metadata(metadata)
-            if writer is None:
-                writer = pq.ParquetWriter(partial, table.schema)
-            writer.write_table(table, row_group_size=group)
-            bar.update(table.num_rows)
-        writer.close()
-        partial.replace(path)
-        written += len(shard)
+    written = skipped = 0
+    workers = min(num_proc or 1, len(jobs))
+    if workers > 1:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            done = list(tqdm_unordered(pool.imap_unordered(_write_shard, jobs), bar))
+    else:
+        done = list(tqdm_unordered(map(_write_shard, jobs), bar))
+    for rows_written, rows_skipped in done:
+        written, skipped = written + rows_written, skipped + rows_skipped
     bar.close()
     return names, written, skipped
+
+
+def tqdm_unordered(results, bar):
+    for rows_written, rows_skipped in results:
+        bar.update(rows_written + rows_skipped)
+        yield rows_written, rows_skipped
 
 
 def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="500MB", cache_dir=None,
@@ -100,7 +120,7 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="
             if not info.num_examples:  # nothing to publish (a filtered load can empty a split)
                 continue
             dataset = builder.as_dataset(split=split)
-            _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress)
+            _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress, num_proc)
             report[f"{config}/{split}"] = {"written": written, "skipped": skipped}
     write_card(out_dir, repo_id)
     return report

@@ -157,3 +157,22 @@ def test_a_rerun_resumes_only_what_is_missing_or_broken(big_benchmark, tmp_path)
     assert resumed["mcq/validation"]["written"] + resumed["mcq/validation"]["skipped"] == 250
     loaded = datasets.load_dataset(str(out), "mcq", split="validation", cache_dir=str(tmp_path / "e"))
     assert len(set(loaded["id"])) == 250
+
+
+def test_a_parallel_export_writes_the_same_shards(big_benchmark, tmp_path):
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    export.export(serial, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                  cache_dir=str(tmp_path / "c1"), progress=False)
+    report = export.export(parallel, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                           cache_dir=str(tmp_path / "c2"), progress=False, num_proc=2)
+    assert report["mcq/validation"] == {"written": 250, "skipped": 0}
+    names = sorted(path.name for path in (serial / "mcq").glob("*.parquet"))
+    assert len(names) > 2 and names == sorted(path.name for path in (parallel / "mcq").glob("*.parquet"))
+    assert not list((parallel / "mcq").glob("*.partial"))
+    for name in names:
+        assert pq.read_table(serial / "mcq" / name).equals(pq.read_table(parallel / "mcq" / name))
+    (parallel / "mcq" / names[1]).unlink()
+    again = export.export(parallel, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
+                          cache_dir=str(tmp_path / "c2"), progress=False, num_proc=2)
+    assert 0 < again["mcq/validation"]["written"] < 250
+    assert again["mcq/validation"]["written"] + again["mcq/validation"]["skipped"] == 250
