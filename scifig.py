@@ -360,6 +360,12 @@ def parse_mcq_prompt(prompt):
     return stem, options
 
 
+def mcq_prompt(stem, options):
+    """An upstream multiple-choice question from its parts, the inverse of parse_mcq_prompt: the stem, then one
+    `\nA: ...` line per option."""
+    return stem + "".join(f"\n{letter}: {option}" for letter, option in zip(ANSWER_LETTERS, options))
+
+
 # ---- row functions: one upstream record (or article) in, its complete rows out ----
 #
 # Each takes the record and its Origin (where it sits; `origin.figure(name)` reads and checks a figure it names)
@@ -431,8 +437,7 @@ def circular_rows(row):
         options = row["options"][letters - k:] + row["options"][:letters - k]
         yield {**row, "id": f"{row['id']}-c{k}", "options": options,
                "answer": (row["answer"] + k) % letters if row["answer"] >= 0 else -1,
-               "prompt": row["prompt"] if k == 0 else
-               row["question"] + "".join(f"\n{letter}: {option}" for letter, option in zip(ANSWER_LETTERS, options))}
+               "prompt": row["prompt"] if k == 0 else mcq_prompt(row["question"], options)}
 
 
 _CHAT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
@@ -1346,7 +1351,8 @@ def open_archive(location, members, label=None, timeout=60, cache=None):
         return archive
 
     # A local file rewritten since is indexed again; a URL's version is checked when an index is kept on disk.
-    changed = None if is_url(location) else (os.stat(location).st_size, os.stat(location).st_mtime_ns)
+    status = None if is_url(location) else os.stat(location)
+    changed = (status.st_size, status.st_mtime_ns) if status else None
     return _cached(("archive", location, members, timeout, changed), make)
 
 
@@ -1793,16 +1799,17 @@ ERROR_POLICIES = {"raise": RaiseOnError, "skip": SkipAndCount}
 
 def kept(records, filing, selection, split, on_error):
     """The (record, origin) pairs a load's selection keeps, decided before any figure is read."""
+    if filing is None or not selection.filters(split):
+        yield from records
+        return
     for record, origin in records:
-        if filing is not None and selection.filters(split):
-            try:
-                filed = filing(record)
-            except RecordError as error:
-                on_error(origin.error(error))
-                continue
-            if not (selection.keeps(filed.category, filed.subject) and selection.keeps_article(filed.uid, split)):
-                continue
-        yield record, origin
+        try:
+            filed = filing(record)
+        except RecordError as error:
+            on_error(origin.error(error))
+            continue
+        if selection.keeps(filed.category, filed.subject) and selection.keeps_article(filed.uid, split):
+            yield record, origin
 
 
 _THREADS = 8

@@ -170,7 +170,7 @@ def build(out, n_articles, seed=0, figure_kb=(100, 500), content_kb=40,
                     stem = (layout.FIG2CAP_QUESTION if setting == 0
                             else layout.SUBFIG_QUESTION.format("abcd"[rng.randrange(4)]))
                     settings[setting].append({"uid": a["uid"], "category": a["category"], "subject": a["subject"],
-                                              "question": layout.question(stem, options),
+                                              "question": scifig.mcq_prompt(stem, options),
                                               "answer": "ABCD"[correct] if split != "test" else "",
                                               "image": layout.figure_name(a["uid"], setting)})
             writer.add(layout.benchmark_json(split, "mcq"), json.dumps(settings).encode(), True)

@@ -293,10 +293,9 @@ def main(argv=None):
     reads = {"pretraining": "the central directory and the first pickle, read whole",
              "articles": "the central directory and the first article's JSON and figures",
              # train JSON read in parts: the first reader on a machine parses it whole into the record store
-             "captioning": "the central directory, the whole train JSON (first read on this machine: parsed into "
-                           f"the cache) and the figures of the first {scifig.RECIPES['captioning'].ahead} records",
-             "chat": "the central directory, the whole train JSON (first read on this machine: parsed into the "
-                     f"cache) and the figures of the first {scifig.RECIPES['chat'].ahead} records"}
+             **{config: "the central directory, the whole train JSON (first read on this machine: parsed into the "
+                        f"cache) and the figures of the first {scifig.RECIPES[config].ahead} records"
+                for config in ("captioning", "chat")}}
     for config, split in (("captioning", "train"), ("mcq", "validation"), ("chat", "train"),
                           ("pretraining", "train"), ("articles", "train")):
         read = reads.get(config, f"the central directory, the JSON's first chunk and the figures of the first "

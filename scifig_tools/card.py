@@ -364,10 +364,15 @@ def evaluate_rows(repo_id=None, export=False):
             "import scifig\nrows = scifig.load(\"mcq\", split=\"validation\", streaming=True)")
 
 
+def dataset_flag(repo_id=None, export=False):
+    """How the exported card's commands name the dataset (`--dataset ID`); empty in the repository's README,
+    whose commands read the archives."""
+    return f" --dataset {repo_id or 'ORG/NAME'}" if export else ""
+
+
 def evaluate_command(repo_id=None, export=False):
-    dataset = f" --dataset {repo_id or 'ORG/NAME'}" if export else ""
-    return (f"python -m scifig_tools evaluate --config mcq --split validation{dataset} --predictions preds.jsonl "
-            "--out eval/")
+    return (f"python -m scifig_tools evaluate --config mcq --split validation{dataset_flag(repo_id, export)} "
+            "--predictions preds.jsonl --out eval/")
 
 
 EXPORTED_DOCS = ["ids.md", "answers.md"]  # about the data itself, not the code: the Hub export carries it
@@ -415,7 +420,7 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         evaluate_rows=evaluate_rows(repo_id, export),
         evaluate_command=evaluate_command(repo_id, export),
         dataset=repo_id or "ORG/NAME" if export else "EXPORT_DIR_OR_HUB_ID",
-        evaluate_dataset=f" --dataset {repo_id or 'ORG/NAME'}" if export else "",
+        evaluate_dataset=dataset_flag(repo_id, export),
         answers_doc="docs/answers.md",
         train_shards_hint=("pick a multiple of ranks × workers" if export
                            else "[how to pick N](docs/performance.md#on-a-cluster)"),

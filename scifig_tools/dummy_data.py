@@ -76,7 +76,7 @@ def _record(article, **fields):
 def _question(stem, correct, distractors, rng):
     options = [correct] + distractors[:3]
     rng.shuffle(options)
-    return layout.question(stem, options), scifig.ANSWER_LETTERS[options.index(correct)]
+    return scifig.mcq_prompt(stem, options), scifig.ANSWER_LETTERS[options.index(correct)]
 
 
 def _featured_figure(article):

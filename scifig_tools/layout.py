@@ -16,11 +16,6 @@ FIG2CAP_QUESTION = "Which of the following captions best describes the whole fig
 SUBFIG_QUESTION = "which of the following options best describes the content in sub-figure ({})?"
 
 
-def question(stem, options):
-    """An upstream multiple-choice question: the stem, then one `\\nA: ...` line per option."""
-    return stem + "".join(f"\n{letter}: {option}" for letter, option in zip(scifig.ANSWER_LETTERS, options))
-
-
 def benchmark_json(split, task):
     return f"benchmark/{scifig.SPLIT_FOLDERS[split]}/{scifig.RECIPES[task].member}"
 
