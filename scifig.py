@@ -20,16 +20,18 @@ hosted MMSci archives (or a local copy, or a mirror).
 The file reads top to bottom:
 1. what the data is: taxonomy, features, one row function per task and the table of task recipes, the configs;
 2. where it lives: archive URLs and how a member is found whatever folder a zip adds;
-3. how each source is read: archives (local zip, HTTP zip, unzipped folder), JSON, pickles, figures, and the
-   small generator stages rows pass through;
+3. how each source is read: MMSci's benchmark JSON, pre-training pickles and article folders, cut into shards,
+   and the small generator stages rows pass through;
 4. the builder, which looks its task's recipe up and composes those stages;
 5. the front doors: `builder()` and `load()`, the same call on every `datasets` line.
 
-It must stand alone: `datasets` 3.6 runs it as a loading script, so it imports nothing from the rest of the
-project. Archives are never extracted: members are read by byte range.
+The machinery that knows nothing of MMSci (byte sources over a file or HTTP ranges, the zip reader, the unzipped
+folder, JSON streaming, the plain-data unpickler, figure checks, record stores, read-ahead) is its sibling
+scifig_io.py, which datasets 3.6 copies beside it when it runs this file as a loading script (as wmt14's script
+and wmt_utils.py). Nothing else of the project is imported. Archives are never extracted: members are read by
+byte range.
 """
 
-import array
 import base64
 import collections
 import concurrent.futures
@@ -41,26 +43,32 @@ import io
 import itertools
 import json
 import os
-import pickle
 import re
-import stat
-import struct
-import sys
-import threading
-import time
-import warnings
-import zlib
 from typing import Callable, NamedTuple, Optional
 
 import datasets
-import filelock
-import ijson
-import numpy
-import PIL.Image
-import requests
-import xxhash
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+# datasets 3.6 runs this file as a module of a package it builds, beside a copy of scifig_io.py, and finds that
+# sibling only by a relative import written at column 0 (get_imports in datasets/utils/py_utils.py). Imported as a
+# top-level module instead (from a clone; the wheel installs a regular package), the module makes itself the package
+# its sibling is found in (a module with a __path__ is a package; PEP 366's __package__), so the same import reads
+# the same file, as `scifig.scifig_io`.
+if not __package__:
+    __path__ = [os.path.dirname(os.path.abspath(__file__))]
+    __package__ = __name__
+
+from .scifig_io import (
+    THREADS,
+    ListOfLists,
+    RecordStore,
+    ScifigDataError,
+    figure_problem,
+    find_member,
+    json_records,
+    load_plain_pickle,
+    open_archive,
+    read_ahead,
+)
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -133,15 +141,6 @@ SPLITS = ["train", "validation", "test"]
 def category_name(index):
     """The category a `category` (or `categories`) class label stands for."""
     return CATEGORIES[index]
-
-
-class ScifigDataError(ValueError):
-    """Upstream data scifig cannot turn into rows: the message names archive, member, record and problem."""
-
-
-# datasets 3.6 runs a copy of this file under another module name; sharing the class with an imported `scifig`
-# keeps `except scifig.ScifigDataError` working on that line too.
-ScifigDataError = getattr(sys.modules.get("scifig"), "ScifigDataError", ScifigDataError)
 
 
 class RecordError(Exception):
@@ -368,7 +367,7 @@ def mcq_prompt(stem, options):
 
 # ---- row functions: one upstream record (or article) in, its complete rows out ----
 #
-# Each takes the record and its Origin (where it sits; `origin.figure(name)` reads and checks a figure it names)
+# Each takes the record and its Origin (where it sits; `origin.read_figure(name)` reads and checks a figure it names)
 # and yields finished rows, image and id included. A problem with the record raises RecordError.
 
 def captioning_rows(record, origin):
@@ -387,7 +386,7 @@ def captioning_rows(record, origin):
             "id": f"{figure_id}-{_digest(category, subject, image)}",
             "uid": uid,
             "figure_id": figure_id,
-            "image": origin.figure(image),
+            "image": origin.read_figure(image),
             # withheld upstream where it is missing or blank
             "caption": _optional_text(figure, "caption", blank_is_none=True),
             "abstract": abstract,
@@ -417,7 +416,7 @@ def mcq_rows(record, origin):
         "id": f"{SETTINGS[origin.setting]}-{figure_id}-{_digest(category, subject, image, prompt)}",
         "uid": uid,
         "figure_id": figure_id,
-        "image": origin.figure(image),
+        "image": origin.read_figure(image),
         "setting": origin.setting,
         "question": stem,
         "options": options,
@@ -469,7 +468,7 @@ def chat_rows(record, origin):
         "id": f"{figure_id}-{_digest(category, subject, image)}",
         "uid": uid,
         "figure_id": figure_id,
-        "images": [origin.figure(image)],
+        "images": [origin.read_figure(image)],
         "messages": messages,
         "category": category,
         "subject": subject,
@@ -540,7 +539,7 @@ def _optional_url(record, name):
 def article_rows(article, origin):
     """One row per article: `<uid>_data.json` from its home folder, with every figure it lists."""
     uid = article.uid
-    record = origin.json(f"{uid}_data.json")
+    record = origin.read_json(f"{uid}_data.json")
     if not isinstance(record, dict):
         raise RecordError("the article JSON is not an object")
     published = record.get("published_time")
@@ -565,7 +564,7 @@ def article_rows(article, origin):
         figures["image"].append(filename)
         figures["title"].append(title or None)
         figures["description"].append(_optional_text(image, "description"))
-    figures["image"] = origin.figures(figures["image"])
+    figures["image"] = origin.read_figures(figures["image"])
     numbers = []
     for reference in references:
         try:
@@ -779,10 +778,6 @@ ARCHIVE_URLS = {
 SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
 
 
-def is_url(location):
-    return location.startswith(("http://", "https://"))
-
-
 def archive_location(archive, config, dl_manager, download=True):
     """data_dir (zip or unzipped folder) first, then base_url, then the hosted URL (downloaded into the datasets
     cache for a prepared load, unless download=False: then read by range, as when streaming)."""
@@ -803,558 +798,11 @@ def archive_label(location, archive):
     return location if location.rstrip("/").split("/")[-1].startswith(archive) else f"{archive}.zip ({location})"
 
 
-def find_member(archive, suffix):
-    """The member whose name is `suffix` under whatever top-level folder the archive adds."""
-    matches = sorted((name for name in archive.names() if name == suffix or name.endswith("/" + suffix)), key=len)
-    if not matches:
-        raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
-    return matches[0]
-
-
 # ================================================================================== 3. how each source is read
-
-# ---- byte sources: a local file, or an HTTP URL read by Range requests ----
-
-def _checked_range(label, size, start, length):
-    if start < 0 or length < 0 or start + length > size:
-        raise ScifigDataError(
-            f"{label}: wanted bytes {start}-{start + length - 1} but the archive is {size} bytes; "
-            "the archive is truncated or its directory is corrupt"
-        )
-
-
-class _LocalBytes:
-    """A local file read with pread, so prefetch threads never share a file position."""
-
-    def __init__(self, path):
-        self.label = path
-        self._file = io.open(path, "rb")
-        status = os.fstat(self._file.fileno())
-        self.size = status.st_size
-        self.version = f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}"  # what identifies this copy
-
-    def read(self, start, length):
-        _checked_range(self.label, self.size, start, length)
-        return os.pread(self._file.fileno(), length, start)
-
-
-_HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
-_HTTP_ATTEMPTS = 5
-
-
-class _HttpBytes:
-    """An archive on an HTTP server, read only by byte range."""
-
-    def __init__(self, url, timeout=60):
-        self.label = url
-        self._url = url
-        # A stalled server fails a read after `timeout` seconds instead of hanging it; reads are retried.
-        self._timeout = (_HTTP_CONNECT_TIMEOUT, timeout)
-        self._local = threading.local()
-        try:
-            response = self._session().head(url, allow_redirects=True, timeout=self._timeout)
-            response.raise_for_status()
-        except requests.RequestException as error:
-            raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
-        try:
-            self.size = int(response.headers["Content-Length"])
-        except (KeyError, ValueError):
-            raise ScifigDataError(f"{url}: the server sent no Content-Length, so the zip cannot be read by range")
-        headers = response.headers
-        self.version = f"{url}|{self.size}|{headers.get('ETag', '')}|{headers.get('Last-Modified', '')}"
-
-    def _session(self):
-        # requests sessions are not thread-safe: one per prefetch thread.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            # urllib3 retries refused connections and 429/5xx answers with backoff; a body that stalls or drops
-            # (read=0 here) is resumed by read() itself from the byte where it stopped.
-            retry = Retry(
-                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                allowed_methods=("GET", "HEAD"), raise_on_status=True,
-            )
-            session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            self._local.session = session
-        return session
-
-    def read(self, start, length):
-        _checked_range(self.label, self.size, start, length)
-        if length == 0:
-            return b""
-        last = start + length - 1
-        parts, got = [], 0
-        for attempt in range(_HTTP_ATTEMPTS):
-            begin = start + got
-            headers = {"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"}
-            try:
-                with self._session().get(self._url, headers=headers, stream=True, timeout=self._timeout) as r:
-                    r.raise_for_status()
-                    if r.status_code != 206:
-                        raise ScifigDataError(
-                            f"{self.label}: the server does not honour Range requests (asked for bytes "
-                            f"{begin}-{last}, got HTTP {r.status_code}); scifig reads archives by "
-                            "range and will not download a whole archive to read one member"
-                        )
-                    for chunk in r.iter_content(chunk_size=1 << 20):
-                        parts.append(chunk)
-                        got += len(chunk)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                # A dropped or stalled body: keep what arrived and ask for the rest, after a pause.
-                if attempt == _HTTP_ATTEMPTS - 1:
-                    raise ScifigDataError(
-                        f"{self.label}: bytes {start}-{last} could not be read after {_HTTP_ATTEMPTS} attempts: "
-                        f"{error}"
-                    ) from error
-                logger.warning("%s: retrying a range read after %s", self.label, error)
-                time.sleep(min(8.0, 0.25 * 2 ** attempt))
-                continue
-            except requests.RequestException as error:  # an HTTP error status, after urllib3's own retries
-                raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error}") from error
-            if got >= length:
-                break
-        data = b"".join(parts)
-        if len(data) != length:
-            raise ScifigDataError(f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}")
-        return data
-
-
-# ---- archives: one interface over a zip (local or HTTP) and an unzipped folder ----
 #
-#   label            how errors name the archive
-#   remote           whether reads go over the network (then figures are fetched ahead on threads)
-#   names()          the members other than figures (JSON, pickles, text), where layouts are discovered
-#   name in archive  whether a member (figures included) is there
-#   read(name)       a member's bytes, verified against the zip's stored checksum
-#   open(name)       a member as a stream, verified as it is read; memory stays flat however large it is
-#   version(name)    what identifies a member's content, for what is kept in the cache about it
-
-_FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def is_figure(name):
-    return name.lower().endswith(_FIGURE_SUFFIXES)
-
-
-_EOCD = struct.Struct("<4s4H2LH")
-_EOCD64_LOCATOR = struct.Struct("<4sLQL")
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
-_LOCAL = struct.Struct("<4s2B4HL2L2H")
-_STORED, _DEFLATED = 0, 8
-_CHUNK = 1 << 20
-
-# (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length in the
-# central directory: the local header's is usually the same, so one request reads header and data)
-_Member = collections.namedtuple("_Member", "offset method csize size crc extra")
-
-
-class _Stored:
-    eof = True
-
-    def decompress(self, data):
-        return data
-
-
-def _decompressor(label, name, method):
-    if method == _STORED:
-        return _Stored()
-    if method == _DEFLATED:
-        return zlib.decompressobj(-15)
-    raise ScifigDataError(f"{label}: member {name} uses unsupported compression method {method}")
-
-
-def _check_member(label, name, member, size, crc):
-    """A member's bytes against its central directory entry (crc None: the content carries its own checks)."""
-    if size != member.size or (crc is not None and crc != member.crc):
-        raise ScifigDataError(f"{label}: member {name} is corrupt (size or CRC-32 mismatch)")
-
-
-class ZipArchive:
-    """The members of one zip that `keep(name)` selects, read by range from a local file or a URL.
-
-    With `index_dir`, the member index is kept there for the next process, DataLoader worker or epoch that opens
-    the same version of the archive (`index_key` says which members it holds): they read it instead of the
-    central directory, which for MMSci's archives is tens of MB. A version is the file's path, size and
-    modification time, or the URL's size, ETag and Last-Modified; the archive's last KiB is compared as well.
-    """
-
-    def __init__(self, location, keep, label=None, timeout=60, index_dir=None, index_key=""):
-        self._bytes = _HttpBytes(location, timeout) if is_url(location) else _LocalBytes(location)
-        self.label = label or location
-        self.remote = is_url(location)
-        self.from_index = False
-        size = self._bytes.size
-        if size < _EOCD.size:
-            raise ScifigDataError(f"{self.label}: {size} bytes is too small to be a zip archive")
-        tail = self._bytes.read(size - min(size, 1024), min(size, 1024))
-        index = None
-        if index_dir:
-            digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self._bytes.version}|{index_key}".encode()).hexdigest()
-            index = os.path.join(index_dir, f"{digest}.npz")
-            self._members = _MemberTable.load(index, tail)
-            self.from_index = self._members is not None
-        if not self.from_index:
-            self._members = self._read_central_directory(keep, tail)
-            if index:
-                self._members.save(index, tail)
-
-    def _read_central_directory(self, keep, tail):
-        size = self._bytes.size
-        # The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look there last.
-        for tail_len in (len(tail), min(size, _EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)):
-            if tail_len > len(tail):
-                tail = self._bytes.read(size - tail_len, tail_len)
-            at = tail.rfind(b"PK\x05\x06")
-            if at >= 0 and at + _EOCD.size <= len(tail):
-                break
-        else:
-            raise ScifigDataError(
-                f"{self.label}: no end-of-central-directory record; the archive is truncated or not a zip"
-            )
-        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
-        locator_at = at - _EOCD64_LOCATOR.size
-        if locator_at >= 0 and tail[locator_at:locator_at + 4] == b"PK\x06\x07":
-            _, _, eocd64_offset, _ = _EOCD64_LOCATOR.unpack_from(tail, locator_at)
-            if eocd64_offset + _EOCD64.size > size:
-                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
-            record = self._bytes.read(eocd64_offset, _EOCD64.size)
-            if record[:4] != b"PK\x06\x06":
-                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
-            _, _, _, _, _, _, _, count, cd_size, cd_offset = _EOCD64.unpack(record)
-        if cd_offset + cd_size > size:
-            raise ScifigDataError(
-                f"{self.label}: the central directory ends at byte {cd_offset + cd_size} past the archive's "
-                f"{size} bytes; the archive is truncated"
-            )
-        members = _MemberTable()
-        entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
-        for index in range(count):
-            header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
-            if header[0] != b"PK\x01\x02":
-                raise ScifigDataError(f"{self.label}: central directory entry {index} is corrupt")
-            flags, method, crc, csize, usize = header[5], header[6], header[9], header[10], header[11]
-            name_len, extra_len, comment_len, offset = header[12], header[13], header[14], header[18]
-            raw_name, extra = entries.take(name_len), entries.take(extra_len)
-            entries.take(comment_len)
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-            if name.endswith("/") or not keep(name):
-                continue
-            if 0xFFFFFFFF in (csize, usize, offset):
-                usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
-            if flags & 0x1:
-                raise ScifigDataError(f"{self.label}: member {name} is encrypted")
-            if offset + _LOCAL.size + csize > size:
-                raise ScifigDataError(
-                    f"{self.label}: member {name} ends past the archive's {size} bytes; the archive is truncated "
-                    "or its central directory is corrupt"
-                )
-            members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
-        if not entries.exhausted():
-            raise ScifigDataError(
-                f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
-                "the archive is damaged"
-            )
-        members.freeze()
-        return members
-
-    def names(self):
-        return iter(self._members)
-
-    def __contains__(self, name):
-        return name in self._members
-
-    def _data_start(self, name, member, head):
-        """Where a member's data begins, after its local header (whose own name is checked)."""
-        if head[:4] != b"PK\x03\x04":
-            raise ScifigDataError(f"{self.label}: member {name} has no local header at byte {member.offset}")
-        fields = _LOCAL.unpack_from(head)
-        stored = head[_LOCAL.size:_LOCAL.size + fields[10]]
-        if len(stored) == fields[10] and stored.decode("utf-8" if fields[3] & 0x800 else "cp437", "replace") != name:
-            raise ScifigDataError(
-                f"{self.label}: the local header at byte {member.offset} names {stored!r}, not {name}")
-        return member.offset + _LOCAL.size + fields[10] + fields[11]
-
-    def read(self, name):
-        """A member's bytes, in one range request where possible.
-
-        PNG figures skip the zip's CRC-32: every figure scifig reads goes through figure_problem, whose PNG
-        verify() checks each chunk's own CRC-32 over the same bytes (the zip's check is ~1% of streaming time).
-        """
-        member = self._members[name]
-        guess = _LOCAL.size + len(name.encode("utf-8")) + member.extra
-        blob = self._bytes.read(member.offset, min(guess + member.csize, self._bytes.size - member.offset))
-        data_start = self._data_start(name, member, blob) - member.offset
-        if data_start + member.csize > len(blob):
-            blob += self._bytes.read(member.offset + len(blob), data_start + member.csize - len(blob))
-        raw = blob[data_start: data_start + member.csize]
-        try:
-            data = _decompressor(self.label, name, member.method).decompress(raw)
-        except zlib.error as error:
-            raise ScifigDataError(f"{self.label}: member {name} is corrupt: {error}") from error
-        _check_member(self.label, name, member, len(data),
-                      None if name.lower().endswith(".png") else zlib.crc32(data))
-        return data
-
-    def version(self, name):
-        member = self._members[name]
-        return f"{self._bytes.version}|{name}|{member.size}|{member.crc}"
-
-    def open(self, name):
-        member = self._members[name]
-        head = self._bytes.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
-                                                   self._bytes.size - member.offset))
-        start = self._data_start(name, member, head)
-        return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_CHUNK)
-
-
-_INDEX_FORMAT = "scifig member index 1"
-
-
-def _name_hash(name):
-    """A member name's 64-bit hash, the same in every process (Python's own hash() is salted per process)."""
-    value = xxhash.xxh64_intdigest(name.encode("utf-8"))
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-class _MemberTable:
-    """Zip members by name, in ~40 bytes each for figures: a split can need hundreds of thousands of them.
-
-    Figures are kept only as (hash of name, extent) in sorted numpy columns; other members (JSON, pickles) also
-    by name, so they can be listed. The local header's own name is checked on every read, so a hash collision is
-    caught, not served. Saved and loaded as plain numpy arrays (no pickle), to be shared between processes.
-    """
-
-    _COLUMNS = (("offset", "q"), ("method", "H"), ("csize", "q"), ("size", "q"), ("crc", "L"), ("extra", "H"))
-
-    def __init__(self):
-        self._listed = {}
-        self._hashes = array.array("q")
-        self._columns = {field: array.array(code) for field, code in self._COLUMNS}
-
-    def add(self, name, member):
-        if not is_figure(name):
-            self._listed[name] = member
-            return
-        self._hashes.append(_name_hash(name))
-        for field, _ in self._COLUMNS:
-            self._columns[field].append(getattr(member, field))
-
-    def freeze(self):
-        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, "int64")
-        order = numpy.argsort(hashes, kind="stable")
-        self._hashes = hashes[order]
-        self._columns = {field: numpy.frombuffer(column, dtype=column.typecode)[order] if len(column) else
-                         numpy.empty(0) for field, column in self._columns.items()}
-
-    def _position(self, name):
-        key = _name_hash(name)
-        at = int(numpy.searchsorted(self._hashes, key))
-        return at if at < len(self._hashes) and self._hashes[at] == key else None
-
-    def __contains__(self, name):
-        return name in self._listed or self._position(name) is not None
-
-    def __getitem__(self, name):
-        if name in self._listed:
-            return self._listed[name]
-        at = self._position(name)
-        if at is None:
-            raise KeyError(name)
-        return _Member(*(int(self._columns[field][at]) for field, _ in self._COLUMNS))
-
-    def __iter__(self):
-        """The listed (non-figure) member names."""
-        return iter(self._listed)
-
-    def save(self, path, tail):
-        """Writes the table for other processes: to a temporary name, then renamed, so that a reader never sees a
-        file half written and concurrent first readers do not corrupt it."""
-        listed = json.dumps([[name, list(member)] for name, member in self._listed.items()]).encode("utf-8")
-        columns = {f"column_{field}": self._columns[field] for field, _ in self._COLUMNS}
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
-        try:
-            with io.open(partial, "wb") as file:
-                numpy.savez(file, hashes=self._hashes, listed=numpy.frombuffer(listed, dtype=numpy.uint8),
-                            tail=numpy.frombuffer(tail, dtype=numpy.uint8), **columns)
-            os.replace(partial, path)
-        except OSError as error:  # a read-only or full cache costs the next process a directory read, nothing more
-            logger.warning("could not keep the member index at %s: %s", path, error)
-            if os.path.exists(partial):
-                os.remove(partial)
-
-    @classmethod
-    def load(cls, path, tail):
-        """The table saved at `path` for an archive ending in `tail`, or None (absent, another version, damaged)."""
-        try:
-            with numpy.load(path, allow_pickle=False) as saved:
-                if saved["tail"].tobytes() != tail:
-                    return None
-                table = cls()
-                table._listed = {name: _Member(*fields) for name, fields in json.loads(saved["listed"].tobytes())}
-                table._hashes = saved["hashes"]
-                table._columns = {field: saved[f"column_{field}"] for field, _ in cls._COLUMNS}
-                return table
-        except FileNotFoundError:
-            return None
-        except Exception as error:  # noqa: BLE001 - a damaged index is read again from the archive
-            logger.warning("ignoring the member index at %s: %s", path, error)
-            return None
-
-
-class _CentralDirectory:
-    """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
-
-    def __init__(self, source, label, offset, size):
-        self._source, self._label = source, label
-        self._next, self._end = offset, offset + size
-        self._buffer, self._position = b"", 0
-
-    def take(self, length):
-        while len(self._buffer) - self._position < length:
-            if self._next >= self._end:
-                raise ScifigDataError(f"{self._label}: the central directory is shorter than its entry count says")
-            chunk = min(_CHUNK, self._end - self._next)
-            self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
-            self._position, self._next = 0, self._next + chunk
-        piece = self._buffer[self._position:self._position + length]
-        self._position += length
-        return piece
-
-    def exhausted(self):
-        return self._next >= self._end and self._position == len(self._buffer)
-
-
-def _zip64_sizes(extra, usize, csize, offset):
-    """The real sizes and offset from a zip64 extra field, for those the central directory marks 0xFFFFFFFF."""
-    at = 0
-    while at + 4 <= len(extra):
-        tag, length = struct.unpack_from("<2H", extra, at)
-        if tag == 0x0001:
-            body = extra[at + 4: at + 4 + length]
-            values = list(struct.unpack_from(f"<{len(body) // 8}Q", body))
-            if usize == 0xFFFFFFFF and values:
-                usize = values.pop(0)
-            if csize == 0xFFFFFFFF and values:
-                csize = values.pop(0)
-            if offset == 0xFFFFFFFF and values:
-                offset = values.pop(0)
-            break
-        at += 4 + length
-    return usize, csize, offset
-
-
-class _MemberStream(io.RawIOBase):
-    """Reads one zip member's compressed extent in chunks, inflating and CRC-checking as it goes."""
-
-    def __init__(self, archive, name, member, data_start):
-        self._archive, self._name, self._member = archive, name, member
-        self._position, self._end = data_start, data_start + member.csize
-        self._inflater = _decompressor(archive.label, name, member.method)
-        self._pending, self._crc, self._produced = b"", 0, 0
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        label = self._archive.label
-        while not self._pending and self._position < self._end:
-            length = min(_CHUNK, self._end - self._position)
-            raw = self._archive._bytes.read(self._position, length)
-            self._position += length
-            try:
-                self._pending = self._inflater.decompress(raw)
-            except zlib.error as error:
-                raise ScifigDataError(f"{label}: member {self._name} is corrupt: {error}") from error
-            self._crc = zlib.crc32(self._pending, self._crc)
-            self._produced += len(self._pending)
-        if not self._pending:
-            if not self._inflater.eof and self._member.csize:
-                raise ScifigDataError(f"{label}: member {self._name} ends mid-stream")
-            _check_member(label, self._name, self._member, self._produced, self._crc)
-            return 0
-        count = min(len(buffer), len(self._pending))
-        buffer[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-
-class FolderArchive:
-    """An archive already unzipped: the same interface as ZipArchive over plain files (which store no checksum)."""
-
-    remote = False
-
-    def __init__(self, root, keep, label=None):
-        self.label = label or root
-        self._paths = {}
-        for folder, subfolders, files in os.walk(root):
-            subfolders.sort()
-            relative = folder[len(root):].strip(os.sep).replace(os.sep, "/")
-            for file in sorted(files):
-                name = f"{relative}/{file}" if relative else file
-                if keep(name):
-                    self._paths[name] = f"{folder}{os.sep}{file}"
-
-    def names(self):
-        return (name for name in self._paths if not is_figure(name))
-
-    def __contains__(self, name):
-        return name in self._paths
-
-    def read(self, name):
-        with io.open(self._paths[name], "rb") as file:
-            return file.read()
-
-    def open(self, name):
-        return io.open(self._paths[name], "rb")
-
-    def version(self, name):
-        status = os.stat(self._paths[name])
-        return f"{os.path.abspath(self._paths[name])}|{status.st_size}|{status.st_mtime_ns}"
-
-
-_CACHE = collections.OrderedDict()
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached(key, make, keep=8):
-    """One small per-process cache for what every shard of a split would otherwise redo: indexed archives (one
-    central-directory read each) and where each article is filed."""
-    with _CACHE_LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = make()
-    with _CACHE_LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > keep:
-            _CACHE.popitem(last=False)
-    return value
-
-
-def open_archive(location, members, label=None, timeout=60, cache=None):
-    """A zip (local or URL) or unzipped folder, indexed for the member names matching the regex `members`. With
-    `cache` (a folder), a zip's index and the records of its big JSON members are kept there for the processes
-    that read the same archive next."""
-    def make():
-        wanted = re.compile(members).search
-        # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in this module when streaming.
-        if not is_url(location) and stat.S_ISDIR(os.stat(location).st_mode):
-            archive = FolderArchive(location, lambda name: wanted(name) is not None, label)
-        else:
-            archive = ZipArchive(location, lambda name: wanted(name) is not None, label, timeout,
-                                 os.path.join(cache, "member-index") if cache else None, members)
-        archive.key = (location, members, timeout)
-        archive.records = os.path.join(cache, "records") if cache else None
-        return archive
-
-    # A local file rewritten since is indexed again; a URL's version is checked when an index is kept on disk.
-    status = None if is_url(location) else os.stat(location)
-    changed = (status.st_size, status.st_mtime_ns) if status else None
-    return _cached(("archive", location, members, timeout, changed), make)
-
+# The machinery (byte sources, archives, JSON streaming, pickles, figure checks, record stores, read-ahead) is in
+# scifig_io.py, which knows nothing of MMSci. Here: MMSci's archives, how each task's source is cut into shards and
+# read record by record, and the stages rows pass through.
 
 class Source(NamedTuple):
     """One archive of a load, wherever it is (local zip or folder, URL), opened per member pattern on demand."""
@@ -1369,126 +817,11 @@ class Source(NamedTuple):
                             self.cache)
 
 
-# ---- records: JSON, pickles, article folders ----
-
-def json_records(stream, label, nested, wanted=None):
-    """Yields (outer index or -1, index, record) from a JSON list of objects (or, nested, of lists of objects).
-
-    Parsed incrementally with ijson: memory stays flat however large the file. Records for which
-    `wanted(outer, index)` is false are stepped over without being built.
-    """
-    outer_path, item_path = ("item", "item.item") if nested else (None, "item")
-    outer, index, builder, skipping, expect = -1, -1, None, False, "start"
-    try:
-        for prefix, event, value in ijson.parse(stream, use_float=True):
-            if skipping:
-                skipping = not (prefix == item_path and event == "end_map")
-                continue
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == item_path and event == "end_map":
-                    yield outer, index, builder.value
-                    builder = None
-                continue
-            if expect == "start":
-                if prefix != "" or event != "start_array":
-                    shape = "lists" if nested else "objects"
-                    raise ScifigDataError(f"{label}: expected a JSON list of {shape} at the top, found {event}")
-                expect = "items"
-            elif nested and prefix == outer_path:
-                if event == "start_array":
-                    outer, index = outer + 1, -1
-                elif event != "end_array":
-                    raise ScifigDataError(
-                        f"{label}: expected a list of {len(SETTINGS)} lists (one per setting); item {outer + 1} "
-                        f"is a {_json_kind(event)}"
-                    )
-            elif prefix == item_path:
-                index += 1
-                if event != "start_map":
-                    raise ScifigDataError(
-                        f"{label}: record {index}{_in_setting(nested, outer)} is a {_json_kind(event)}, not an object"
-                    )
-                if wanted is not None and not wanted(outer, index):
-                    skipping = True
-                    continue
-                builder = ijson.ObjectBuilder()
-                builder.event(event, value)
-    except GeneratorExit:  # closed early (a consumer stopped): nothing to report, even at interpreter exit
-        raise
-    except ijson.JSONError as error:
-        raise ScifigDataError(
-            f"{label}: malformed JSON after record {index}{_in_setting(nested, outer)}: {error}"
-        ) from error
-    except UnicodeDecodeError as error:
-        raise ScifigDataError(f"{label}: not UTF-8 after record {index}: {error}") from error
-    if nested and outer + 1 != len(SETTINGS):
-        raise ScifigDataError(
-            f"{label}: expected a list of {len(SETTINGS)} lists (one per setting), found {outer + 1}")
-
-
-def _json_kind(event):
-    return {"start_map": "object", "start_array": "list"}.get(event, event)
-
-
-def _in_setting(nested, outer):
-    return f" of setting {outer} ({SETTINGS[outer]})" if nested and 0 <= outer < len(SETTINGS) else ""
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
-
-
-def load_plain_pickle(data, label):
-    try:
-        return _PlainDataUnpickler(io.BytesIO(data)).load()
-    except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
-        raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
-
-
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, so always these 12 bytes
-
-
-def figure_problem(data):
-    """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
-
-    Checked once while reading, so a bad figure is named with its member and record instead of failing later
-    inside PIL (in a training loop), far from where it came from. A PNG is checked without decoding its pixels:
-    verify() checks every chunk's CRC-32 but the last, IEND, whose bytes are fixed and compared here, so every
-    byte of the file is covered. Formats without checksums (the pre-training JPEGs) are decoded (at 1/8 scale).
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # checked just below, by name
-            with PIL.Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > PIL.Image.MAX_IMAGE_PIXELS:
-                    return (f"is {width}x{height} pixels, over the {PIL.Image.MAX_IMAGE_PIXELS} a figure may decode "
-                            "to (a decompression bomb)")
-                if image.format != "PNG":
-                    # JPEG has no checksums: decode it, at 1/8 scale (libjpeg still reads every block, so the same
-                    # damage shows as at full size, at ~60% of the cost)
-                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-                    image.load()
-                    return None
-                image.verify()
-    except PIL.Image.DecompressionBombError as error:
-        return f"would decompress to a huge image: {error}"
-    except Exception as error:  # noqa: BLE001 - whatever PIL raises on damaged bytes means they are not a figure
-        return f"is not a readable image: {error!r}"
-    if not data.endswith(_PNG_END):
-        return "is not a readable image: its PNG end chunk is damaged or followed by other bytes"
-    return None
-
+# ---- MMSci's sources: benchmark JSON, pre-training pickles, article folders ----
 
 class Origin(NamedTuple):
-    """Where one upstream record sits, as errors name it, and the archive folder its figures are named in."""
+    """Where one upstream record sits, as errors name it; it reads the figures and files the record names, which
+    are relative to `folder`."""
 
     archive: object       # the archive the record was read from
     member: str           # the member holding it
@@ -1505,10 +838,10 @@ class Origin(NamedTuple):
     def error(self, problem):
         return ScifigDataError(f"{self}: {problem}")
 
-    def figure(self, name):
+    def read_figure(self, name):
         """A figure the record names, as {bytes, path}, checked to be a readable image."""
         member = self.folder + name
-        if member not in self.archive:
+        if not self.archive.has_figure(member):
             raise RecordError(f"figure {member} is not in the archive")
         data = self.archive.read(member)
         problem = figure_problem(data)
@@ -1516,14 +849,14 @@ class Origin(NamedTuple):
             raise RecordError(f"figure {member} {problem}")
         return {"bytes": data, "path": name}
 
-    def figures(self, names):
+    def read_figures(self, names):
         """Several figures at once: over HTTP, fetched together on threads."""
         if not self.archive.remote or len(names) < 2:
-            return [self.figure(name) for name in names]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(names), _THREADS)) as pool:
-            return list(pool.map(self.figure, names))
+            return [self.read_figure(name) for name in names]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(names), THREADS)) as pool:
+            return list(pool.map(self.read_figure, names))
 
-    def json(self, name):
+    def read_json(self, name):
         """A JSON file the record names, parsed."""
         member = self.folder + name
         if member not in self.archive:
@@ -1547,55 +880,8 @@ def _uid_key(record):
     return f"uid {record.get('uid')!r}"
 
 
-_RECORDS_FORMAT = "scifig records 1"
-
-
-class RecordStore:
-    """A big JSON member's records, parsed once per machine into the cache: each record's JSON, compressed, and
-    an index of where each starts and which list (mcq setting) and place it has. The first reader builds it while
-    the others wait on a file lock, so however many parts, DataLoader workers and epochs read the member, it is
-    read and parsed once; each then reads only its own records, in the member's order."""
-
-    def __init__(self, archive, member, label, nested):
-        key = hashlib.sha256(f"{_RECORDS_FORMAT}|{archive.version(member)}|{nested}".encode()).hexdigest()
-        self._data = os.path.join(archive.records, f"{key}.records")
-        index = os.path.join(archive.records, f"{key}.index.npz")
-        if not os.path.exists(index):
-            os.makedirs(archive.records, exist_ok=True)
-            with filelock.FileLock(index + ".lock"):
-                if not os.path.exists(index):
-                    self._build(archive, member, label, nested, index)
-        with numpy.load(index, allow_pickle=False) as saved:
-            self._offsets, self._outer, self._position = saved["offsets"], saved["outer"], saved["position"]
-
-    def _build(self, archive, member, label, nested, index):
-        offsets, outer, position = array.array("q", [0]), array.array("b"), array.array("q")
-        partial = f"{self._data}.{os.getpid()}.partial"
-        try:
-            with archive.open(member) as stream, io.open(partial, "wb") as out:
-                for setting, at, record in json_records(stream, label, nested):
-                    blob = zlib.compress(json.dumps(record).encode("ascii"), 1)
-                    out.write(blob)
-                    offsets.append(offsets[-1] + len(blob))
-                    outer.append(setting)
-                    position.append(at)
-            os.replace(partial, self._data)
-            with io.open(partial, "wb") as out:
-                numpy.savez(out, offsets=numpy.frombuffer(offsets, "int64"), outer=numpy.frombuffer(outer, "int8"),
-                            position=numpy.frombuffer(position, "int64") if position else numpy.empty(0, "int64"))
-            os.replace(partial, index)  # last: its presence says the store is whole
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
-
-    def records(self, shard):
-        """(outer, index, record) of the shard's records, in the member's order."""
-        chosen = numpy.nonzero((self._outer == shard.setting) & (self._position % shard.parts == shard.part))[0]
-        with io.open(self._data, "rb") as data:
-            for at in chosen:
-                data.seek(int(self._offsets[at]))
-                blob = data.read(int(self._offsets[at + 1] - self._offsets[at]))
-                yield int(self._outer[at]), int(self._position[at]), json.loads(zlib.decompress(blob))
+# The multiple-choice file: a list of one list of records per setting.
+BY_SETTING = ListOfLists("setting", tuple(SETTINGS))
 
 
 class JsonReader:
@@ -1607,8 +893,8 @@ class JsonReader:
 
     TRAIN_PARTS = 8
 
-    def __init__(self, by_setting):
-        self.by_setting = by_setting
+    def __init__(self, lists=None):
+        self.lists = lists  # None: a plain list of records; BY_SETTING: one list per mcq setting
 
     def members(self, recipe, split, selection):
         folder = SPLIT_FOLDERS[split]
@@ -1617,19 +903,20 @@ class JsonReader:
     def shards(self, source, recipe, split, selection):
         member = f"{SPLIT_FOLDERS[split]}/{recipe.member}"  # found in the archive when read
         asked = selection.train_shards if split == "train" else None
-        if self.by_setting:
+        if self.lists:
             parts = -(-asked // len(selection.settings)) if asked else 1
             return [Shard(member, SETTINGS.index(setting), part, parts)
                     for setting in selection.settings for part in range(parts)]
         parts = (asked or self.TRAIN_PARTS) if split == "train" else 1
         return [Shard(member, -1, part, parts) for part in range(parts)]
 
-    def records(self, archive, shard, split, selection):
+    def read_shard(self, archive, shard, split, selection):
+        """(record, origin) of every record of the shard, in the member's order."""
         member = find_member(archive, shard.member)
         folder = member[: -len(shard.member.rsplit("/", 1)[1])] + "images/"
         label = f"{archive.label}:{member}"
-        if shard.parts > 1 and archive.records:  # every part would parse the member: parse it once instead
-            found = RecordStore(archive, member, label, self.by_setting).records(shard)
+        if shard.parts > 1 and archive.store_dir:  # every part would parse the member: parse it once instead
+            found = RecordStore(archive, member, label, self.lists).read(shard.setting, shard.part, shard.parts)
         else:
             found = self._parsed(archive, member, label, shard)
         for setting, index, record in found:
@@ -1640,7 +927,7 @@ class JsonReader:
             return setting == shard.setting and index % shard.parts == shard.part
 
         with archive.open(member) as stream:
-            yield from json_records(stream, label, self.by_setting, wanted)
+            yield from json_records(stream, label, self.lists, wanted)
 
 
 class PickleReader:
@@ -1665,7 +952,8 @@ class PickleReader:
                 f"{archive.label}: {', '.join(orphans)} counts documents of a shard that is not there")
         return [Shard(name) for name in pickles]
 
-    def records(self, archive, shard, split, selection):
+    def read_shard(self, archive, shard, split, selection):
+        """(document, origin) of every document of the pickle, in order."""
         label = f"{archive.label}:{shard.member}"
         documents = load_plain_pickle(archive.read(shard.member), label)
         if not isinstance(documents, list):
@@ -1706,25 +994,23 @@ class ArticleReader:
         return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
                 rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
 
-    def placement(self, archive, selection, split="train"):
+    @staticmethod
+    @functools.lru_cache(maxsize=8)  # every shard of a split places the same articles: once per process
+    def placement(archive, selection, split="train"):
         """{uid: [(category, subject, prefix), ...]} for every article some kept folder holds: its kept folders
         first (the first is its home), then the rest, each group in taxonomy order."""
-        def place():
-            every = collections.defaultdict(list)
-            for name in archive.names():
-                match = _RAWDATA_ARTICLE.match(name)
-                if match:
-                    every[match["uid"]].append((match["category"], match["subject"], match["prefix"]))
-            placed = {}
-            for uid, folders in every.items():
-                folders.sort(key=_folder_order)
-                kept = [folder for folder in folders if selection.keeps(folder[0], folder[1])]
-                if kept and selection.keeps_article(uid, split):
-                    placed[uid] = kept + [folder for folder in folders if folder not in kept]
-            return placed
-
-        return _cached(("placement", archive.key, selection.subjects, selection.categories, selection.excluded,
-                        split), place)
+        every = collections.defaultdict(list)
+        for name in archive.names():
+            match = _RAWDATA_ARTICLE.match(name)
+            if match:
+                every[match["uid"]].append((match["category"], match["subject"], match["prefix"]))
+        placed = {}
+        for uid, folders in every.items():
+            folders.sort(key=_folder_order)
+            kept = [folder for folder in folders if selection.keeps(folder[0], folder[1])]
+            if kept and selection.keeps_article(uid, split):
+                placed[uid] = kept + [folder for folder in folders if folder not in kept]
+        return placed
 
     def shards(self, source, recipe, split, selection):
         archive = source.open(self.members(recipe, split, selection))
@@ -1733,7 +1019,8 @@ class ArticleReader:
             raise ScifigDataError(f"{archive.label}: no <Category>/<Subject>/<uid>/<uid>_data.json members")
         return [Shard(f"{category}/{subject}") for category, subject in sorted(homes, key=_folder_order)]
 
-    def records(self, archive, shard, split, selection):
+    def read_shard(self, archive, shard, split, selection):
+        """(article, origin) of every article whose home is the shard's folder, by uid."""
         placement = self.placement(archive, selection, split)
         home = tuple(shard.member.split("/", 1))
         uids = sorted(uid for uid, folders in placement.items() if folders[0][:2] == home)
@@ -1745,31 +1032,29 @@ class ArticleReader:
 
 
 READERS = {
-    "json": JsonReader(by_setting=False),
-    "json-by-setting": JsonReader(by_setting=True),
+    "json": JsonReader(),
+    "json-by-setting": JsonReader(BY_SETTING),
     "pickles": PickleReader(),
     "article-folders": ArticleReader(),
 }
 
 
+@functools.lru_cache(maxsize=8)  # read once per process, whatever the number of configs and splits loaded
 def eval_uids(benchmark):
     """The articles (uid) of the benchmark's validation and test splits, from the captioning and multiple-choice
     files of MMSci's dev and test folders: what exclude_eval_articles leaves out of train splits."""
-    def read():
-        files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", READERS[recipe.reader])
-                 for split in ("validation", "test") for recipe in RECIPES.values()
-                 if recipe.archive == "benchmark" and split in recipe.splits]
-        archive = benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _ in files))
-        uids = set()
-        for suffix, reader in files:
-            member = find_member(archive, suffix)
-            with archive.open(member) as stream:
-                for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.by_setting):
-                    if isinstance(record.get("uid"), str):
-                        uids.add(record["uid"])
-        return frozenset(uids)
-
-    return _cached(("eval uids", benchmark), read)
+    files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", READERS[recipe.reader])
+             for split in ("validation", "test") for recipe in RECIPES.values()
+             if recipe.archive == "benchmark" and split in recipe.splits]
+    archive = benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _ in files))
+    uids = set()
+    for suffix, reader in files:
+        member = find_member(archive, suffix)
+        with archive.open(member) as stream:
+            for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.lists):
+                if isinstance(record.get("uid"), str):
+                    uids.add(record["uid"])
+    return frozenset(uids)
 
 
 # ---- the stages rows pass through, and the error policies ----
@@ -1812,9 +1097,6 @@ def kept(records, filing, selection, split, on_error):
             yield record, origin
 
 
-_THREADS = 8
-
-
 def built(records, row_function, on_error, ahead=0):
     """Each record's rows, in record order; a RecordError goes to `on_error` with the record's origin.
 
@@ -1827,7 +1109,7 @@ def built(records, row_function, on_error, ahead=0):
     if not ahead:
         results = ((pair, functools.partial(build, pair)) for pair in records)
     else:
-        results = _ahead(records, build, ahead)
+        results = read_ahead(records, build, ahead)
     for (record, origin), result in results:
         try:
             rows = result()
@@ -1835,23 +1117,6 @@ def built(records, row_function, on_error, ahead=0):
             on_error(origin.error(error))
             continue
         yield from rows
-
-
-def _ahead(items, function, depth):
-    """(item, result getter) in order, `function(item)` running `depth` items ahead on _THREADS threads."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=_THREADS)
-    try:
-        window = collections.deque()
-        for item in items:
-            window.append((item, pool.submit(function, item)))
-            if len(window) > depth:
-                ready, future = window.popleft()
-                yield ready, future.result
-        while window:
-            ready, future = window.popleft()
-            yield ready, future.result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def unique_ids(rows, repeats):
@@ -1882,8 +1147,11 @@ class SciFig(datasets.GeneratorBasedBuilder):
     # datasets (100 rows) costs ~90 MB more peak memory in a prepare for no measurable speed.
     DEFAULT_WRITER_BATCH_SIZE = 20
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, cache_dir=None, **kwargs):
+        super().__init__(*args, cache_dir=cache_dir, **kwargs)
+        # scifig's own folder in the cache this load uses: member indexes and record stores, kept across processes
+        root = os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE))
+        self._scifig_cache = os.path.join(root, "scifig")
         self._selection = Selection.of(self.config)
         data_dir = self.config.data_dir
         if data_dir and os.path.isfile(os.path.expanduser(data_dir)):
@@ -1914,28 +1182,28 @@ class SciFig(datasets.GeneratorBasedBuilder):
             info.download_size = info.dataset_size = info.size_in_bytes = None
 
     def _info(self):
-        recorded = _recorded_info(self.config.name)
+        recorded = recorded_infos().get(self.config.name) or datasets.DatasetInfo()
         return datasets.DatasetInfo(
             description=DESCRIPTION + "\n" + (self.config.description or ""),
             features=FEATURES[self.config.task],
             homepage=HOMEPAGE,
             license=LICENSE,
             citation=CITATION,
-            splits=datasets.SplitDict.from_split_dict(recorded["splits"]) if recorded.get("splits") else None,
-            download_checksums=recorded.get("download_checksums"),
-            download_size=recorded.get("download_size"),
-            dataset_size=recorded.get("dataset_size"),
+            splits=recorded.splits,
+            download_checksums=recorded.download_checksums,
+            download_size=recorded.download_size,
+            dataset_size=recorded.dataset_size,
         )
 
     def _split_generators(self, dl_manager):
         recipe = RECIPES[self.config.task]
         source = Source(recipe.archive, archive_location(recipe.archive, self.config, dl_manager),
-                        self.config.http_timeout, self._scifig_cache())
+                        self.config.http_timeout, self._scifig_cache)
         reader = READERS[recipe.reader]
         selection = self._selection
         if self.config.exclude_eval_articles:
             benchmark = Source("benchmark", archive_location("benchmark", self.config, dl_manager, download=False),
-                               self.config.http_timeout, self._scifig_cache())
+                               self.config.http_timeout, self._scifig_cache)
             selection = selection._replace(excluded=eval_uids(benchmark))
         # Shards in a fixed order: rows come in the same order however many processes or workers share them.
         return [
@@ -1946,17 +1214,13 @@ class SciFig(datasets.GeneratorBasedBuilder):
             for split in recipe.splits
         ]
 
-    def _scifig_cache(self):
-        """scifig's own folder in the datasets cache this load uses."""
-        return os.path.join(str(getattr(self, "_cache_dir_root", None) or datasets.config.HF_DATASETS_CACHE), "scifig")
-
     def _generate_examples(self, source, split, selection, shards):
         recipe = RECIPES[self.config.task]
         reader = READERS[recipe.reader]
         archive = source.open(reader.members(recipe, split, selection))
         on_error, repeats = ERROR_POLICIES[self.config.on_error](), [0]
         rows = itertools.chain.from_iterable(
-            built(kept(reader.records(archive, shard, split, selection), recipe.filing, selection, split, on_error),
+            built(kept(reader.read_shard(archive, shard, split, selection), recipe.filing, selection, split, on_error),
                   recipe.row, on_error, ahead=recipe.ahead if archive.remote else 0)
             for shard in shards
         )
@@ -1973,74 +1237,87 @@ class SciFig(datasets.GeneratorBasedBuilder):
                            on_error.skipped)
 
 
-def _recorded_info(config_name):
-    """What dataset_infos.json beside this file measured on the hosted archives for one config, if anything.
+@functools.lru_cache(maxsize=1)
+def recorded_infos():
+    """{config: datasets.DatasetInfo} of what dataset_infos.json beside this file records of the hosted archives.
 
-    datasets 3.6 merges that file into a script's builder itself; current lines do not, so the builder reads it.
+    datasets 3.6 merges the card's YAML into a script's builder itself, later lines do not, and neither reads the
+    checksums, which only dataset_infos.json holds (DatasetInfosDict.from_directory prefers the card when it has
+    `dataset_info`): so the builder reads the file.
     """
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dataset_infos.json")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), datasets.config.DATASETDICT_INFOS_FILENAME)
     try:
         with io.open(path, encoding="utf-8") as file:
-            return json.load(file).get(config_name, {})
+            return {config: datasets.DatasetInfo.from_dict(info) for config, info in json.load(file).items()}
     except FileNotFoundError:
         return {}
 
 
 # ======================================================================================== 5. the front doors
 
-def _code_hash():
-    with io.open(__file__, "rb") as file:
-        return hashlib.sha256(file.read()).hexdigest()[:16]
+CODE_FILES = (__file__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "scifig_io.py"))
+
+
+def code_hash():
+    """A digest of the builder's code, both files: what prepared datasets are cached under."""
+    digest = hashlib.sha256()
+    for path in CODE_FILES:
+        with io.open(path, "rb") as file:
+            digest.update(file.read())
+    return digest.hexdigest()[:16]
 
 
 def builder(name, data_dir=None, cache_dir=None, **config_kwargs):
-    """The SciFig builder for one config, as `load` drives it on datasets >= 4 (and as tools prepare it).
+    """The SciFig builder for one config, as `load` drives it (and as tools prepare it).
 
-    Its cache is keyed by this file's code hash, so an edited script never reuses a stale prepared dataset.
+    Its cache is keyed by the code hash, so an edited builder never reuses a stale prepared dataset.
     """
-    return SciFig(config_name=name, data_dir=data_dir, hash=_code_hash(), dataset_name="scifig", cache_dir=cache_dir,
+    return SciFig(config_name=name, data_dir=data_dir, hash=code_hash(), dataset_name="scifig", cache_dir=cache_dir,
                   **config_kwargs)
 
 
 def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
     """What `load_dataset("scifig", name, ...)` returns, on every datasets line.
 
-    On datasets < 4 it runs this file as a loading script; on >= 4, where scripts are gone, it drives the builder
-    directly. `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
-    (settings, subjects, categories, base_url, on_error, http_timeout); a keyword given as None is left at its
+    It drives the builder directly (datasets 4 removed loading scripts; on 3.6 the same builder runs as the
+    script). `cache_dir`, `num_proc` and `verification_mode` are passed on; other keywords configure the builder
+    (settings, subjects, categories, base_url, on_error, http_timeout, ...); a keyword given as None is left at its
     default. A config or split name that does not exist is a ValueError before anything is read. Bad data raises
-    ScifigDataError whether streaming or not (datasets wraps errors raised while preparing in its own
-    DatasetGenerationError; `load` raises the ScifigDataError behind it, with datasets' error as its cause).
+    ScifigDataError whether streaming or not: datasets wraps an error raised while preparing in its own
+    DatasetGenerationError, and `load` raises the ScifigDataError behind it.
     """
     check_split(name, split)
     config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
-    load_kwargs = {key: config_kwargs.pop(key) for key in ("cache_dir", "num_proc", "verification_mode")
-                   if key in config_kwargs}
+    load_kwargs = {key: config_kwargs.pop(key) for key in ("num_proc", "verification_mode") if key in config_kwargs}
+    cache_dir = config_kwargs.pop("cache_dir", None)
     with _scifig_errors_unwrapped():
-        if int(datasets.__version__.split(".")[0]) < 4:
-            return datasets.load_dataset(
-                __file__, name, split=split, streaming=streaming, data_dir=data_dir, trust_remote_code=True,
-                **load_kwargs, **config_kwargs,
-            )
-        builder_ = builder(name, data_dir, load_kwargs.pop("cache_dir", None), **config_kwargs)
+        builder_ = builder(name, data_dir, cache_dir, **config_kwargs)
         if streaming:
             return builder_.as_streaming_dataset(split=split)
-        # datasets >= 4 records download checksums only when this is set (3.6 did it for "all_checks" itself);
-        # without it a changed upstream archive would pass verification unnoticed.
-        builder_._record_checksums = str(load_kwargs.get("verification_mode")) in ("all_checks",
-                                                                                 "VerificationMode.ALL_CHECKS")
+        if str(load_kwargs.get("verification_mode")) in ("all_checks", "VerificationMode.ALL_CHECKS"):
+            # datasets >= 4 records download checksums only for a download manager that asks (3.6 did it for
+            # "all_checks" itself); without it a changed upstream archive would pass verification unnoticed.
+            load_kwargs["dl_manager"] = datasets.DownloadManager(
+                dataset_name="scifig", data_dir=data_dir, record_checksums=True,
+                download_config=datasets.DownloadConfig(
+                    cache_dir=os.path.join(cache_dir, datasets.config.DOWNLOADED_DATASETS_DIR) if cache_dir
+                    else str(datasets.config.DOWNLOADED_DATASETS_PATH),
+                    num_proc=load_kwargs.get("num_proc")))
         builder_.download_and_prepare(**load_kwargs)
         return builder_.as_dataset(split=split)
 
 
+# How a worker's traceback names the error, when num_proc sends it back only as text.
 _REMOTE_SCIFIG_ERROR = re.compile(r"^(?:[\w.]+\.)?ScifigDataError: (.+)$", re.MULTILINE)
 
 
 class _scifig_errors_unwrapped:
-    """Re-raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError), chained to it.
+    """Raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError) in its place.
 
-    With num_proc, a worker's error reaches this process only as the text of its traceback (multiprocess's
-    RemoteTraceback): the ScifigDataError is raised again from that text, with the same message.
+    A prepare in this process keeps the ScifigDataError on the wrapper's exception chain: that very error is
+    raised, the wrapper as its cause. With num_proc, a worker's error reaches this process only as the text of its
+    traceback (multiprocess's RemoteTraceback, which keeps no exception object): a ScifigDataError is raised from
+    that text, with the same message and the wrapper as its cause.
     """
 
     def __enter__(self):
@@ -2052,7 +1329,7 @@ class _scifig_errors_unwrapped:
         cause, seen = error.__cause__ or error.__context__, set()
         while cause is not None and id(cause) not in seen:
             if isinstance(cause, ScifigDataError):
-                raise ScifigDataError(str(cause)) from error
+                raise cause from error  # datasets' error stays on the chain (its own cause is this one)
             remote = _REMOTE_SCIFIG_ERROR.search(str(getattr(cause, "tb", "")))
             if remote:
                 raise ScifigDataError(remote[1]) from error

@@ -91,15 +91,14 @@ def main(argv=None):
                    if value}
         run(args.config, args.split, args.limit, data_dir=args.data_dir, base_url=args.base_url, **filters)
     elif args.command == "dummy-data":
-        from scifig_tools import dummy_data
+        from scifig_tools import dummy_data, paths
 
-        for path in dummy_data.build(args.out or dummy_data.ROOT / "dummy_data"):
+        for path in dummy_data.build(args.out or paths.output("dummy_data")):
             print(f"wrote {path} ({path.stat().st_size} bytes)")
     elif args.command == "infos":
         from scifig_tools import infos as infos_tool
 
-        path = infos_tool.write(infos_tool.build(args.data_dir, num_proc=args.num_proc),
-                                args.out or infos_tool.ROOT / "dataset_infos.json")
+        path = infos_tool.write(infos_tool.build(args.data_dir, num_proc=args.num_proc), args.out)
         print(f"wrote {path}")
     elif args.command == "stats":
         from scifig_tools import stats as stats_tool

@@ -17,17 +17,15 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import scifig
-from scifig_tools import dummy_data
+from scifig_tools import dummy_data, paths
 from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 from scifig_tools.schema import features_of, to_sequence_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "card.md"
 DOC_TEMPLATES = Path(__file__).resolve().parent / "docs"  # docs/<name>.md is written from each
 EXAMPLES = Path(__file__).resolve().parent / "upstream" / "examples"
-README = ROOT / "README.md"
-FUZZ_RESULTS = ROOT / "docs" / "fuzz-results.json"
+FUZZ_RESULTS = paths.REPOSITORY / "docs" / "fuzz-results.json"
 
 METADATA = {
     "pretty_name": "scifig (MMSci scientific figures)",
@@ -160,7 +158,7 @@ def example_rows():
             rows[config] = row
     for config in ("pretraining", "articles"):
         rows[config] = next(iter(scifig.load(config, split="train", streaming=True,
-                                             data_dir=str(ROOT / "dummy_data"))))
+                                             data_dir=str(paths.SAMPLE))))
     return rows
 
 
@@ -198,7 +196,7 @@ def sample_counts():
     """Rows per config and split in dummy_data/, counted through the builder."""
     counts = {}
     for config in scifig.CONFIG_NAMES:
-        streams = scifig.load(config, streaming=True, data_dir=str(ROOT / "dummy_data"))
+        streams = scifig.load(config, streaming=True, data_dir=str(paths.SAMPLE))
         counts[config] = {split: sum(1 for _ in stream.select_columns(["id"])) for split, stream in streams.items()}
     return counts
 
@@ -274,7 +272,7 @@ def contamination_on_the_sample():
     """The audit's contamination result on the bundled sample, without and with exclude_eval_articles."""
     from scifig_tools.audit import audit
 
-    configs, sample = ["pretraining", "chat", "articles"], str(ROOT / "dummy_data")
+    configs, sample = ["pretraining", "chat", "articles"], str(paths.SAMPLE)
     found = {config: result["contamination"]["article_uids"]
              for config, result in audit(configs=configs, data_dir=sample)[0]["configs"].items()}
     excluded = audit(configs=configs, data_dir=sample, exclude_eval_articles=True)[0]["leaks"]
@@ -403,7 +401,7 @@ def fuzz_result(path=FUZZ_RESULTS):
 def render_docs():
     """{path under docs/: text} for every doc template, facts filled in."""
     facts = {"fuzz_result": fuzz_result(),
-             "performance": (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip()}
+             "performance": (paths.REPOSITORY / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").strip()}
     return {f"docs/{template.name}": string.Template(template.read_text(encoding="utf-8")).substitute(facts)
             for template in sorted(DOC_TEMPLATES.glob("*.md"))}
 
@@ -411,7 +409,7 @@ def render_docs():
 def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, contamination=None, repo_id=None):
     """The whole card as text: YAML front matter, then the sections of card.md. With `configs` (the export's data
     files) it is the Hub export's card: loaded by `repo_id`, nothing that needs a clone."""
-    infos = infos if infos is not None else json.loads((ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
+    infos = infos if infos is not None else json.loads(paths.INFOS.read_text(encoding="utf-8"))
     export = configs is not None
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         homepage=scifig.HOMEPAGE,
@@ -439,14 +437,16 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
-def write(path=README, **kwargs):
+def write(path=None, **kwargs):
+    path = path or paths.output("README.md")
     text = render(**kwargs)
     Path(path).write_text(text, encoding="utf-8")
     DatasetCard.load(path)  # what the Hub parses: fails loudly on broken YAML
     return path
 
 
-def write_docs(root=ROOT):
+def write_docs(root=None):
+    root = root or paths.output()
     for name, text in render_docs().items():
         (Path(root) / name).parent.mkdir(parents=True, exist_ok=True)
         (Path(root) / name).write_text(text, encoding="utf-8")

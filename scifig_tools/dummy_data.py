@@ -19,10 +19,9 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 import scifig
-from scifig_tools import layout
+from scifig_tools import layout, paths
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "dummy_data" / "source" / "articles.json"
+SOURCE = paths.SAMPLE / "source" / "articles.json"
 _SHARD_SIZE = 3
 
 

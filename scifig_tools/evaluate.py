@@ -149,11 +149,16 @@ def image_gain(rows, predictions, blind_predictions, resamples=2000, seed=0):
             return {"n": 0, "gain": None, "ci95": [None, None]}
         with_image = np.array([seen for _, seen, _ in pairs], dtype=float)
         without = np.array([blind for _, _, blind in pairs], dtype=float)
-        draws = np.random.default_rng(seed).integers(0, len(pairs), size=(resamples, len(pairs)))
-        boot = with_image[draws].mean(axis=1) - without[draws].mean(axis=1)
+        difference = float(with_image.mean() - without.mean())
+        if len(pairs) < 2 or np.ptp(with_image - without) == 0:  # nothing to resample: every pair differs alike
+            interval = [difference, difference]
+        else:
+            found = stats.bootstrap((with_image, without), lambda a, b, axis: a.mean(axis) - b.mean(axis),
+                                    paired=True, vectorized=True, n_resamples=resamples, method="percentile",
+                                    rng=np.random.default_rng(seed))
+            interval = [float(found.confidence_interval.low), float(found.confidence_interval.high)]
         return {"n": len(pairs), "with_image": float(with_image.mean()), "without_image": float(without.mean()),
-                "gain": float(with_image.mean() - without.mean()),
-                "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]}
+                "gain": difference, "ci95": interval}
 
     settings = sorted({row["setting"] for row, _, _ in paired})
     return {"overall": gain(paired),

@@ -23,7 +23,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from tqdm.auto import tqdm
 
 import scifig
-from scifig_tools import card
+from scifig_tools import card, paths
 from scifig_tools.infos import declared_info
 from scifig_tools.schema import parquet_metadata
 
@@ -156,9 +156,9 @@ def write_card(out_dir, repo_id=None):
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
     card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id)
-    chart = card.ROOT / "assets" / "figures_per_subject.png"
+    chart = paths.REPOSITORY / "assets" / "figures_per_subject.png"
     (out_dir / "assets").mkdir(exist_ok=True)
     shutil.copy(chart, out_dir / "assets" / chart.name)
     (out_dir / "docs").mkdir(exist_ok=True)
     for name in card.EXPORTED_DOCS:  # what the exported card links to
-        shutil.copy(card.ROOT / "docs" / name, out_dir / "docs" / name)
+        shutil.copy(paths.REPOSITORY / "docs" / name, out_dir / "docs" / name)

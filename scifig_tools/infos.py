@@ -16,9 +16,9 @@ from pathlib import Path
 from datasets.utils.info_utils import get_size_checksum_dict
 
 import scifig
+from scifig_tools import paths
 from scifig_tools.schema import to_sequence_dict
 
-ROOT = Path(__file__).resolve().parent.parent
 # Fields the builder alone determines; everything else is measured from data.
 DECLARED = ("description", "citation", "homepage", "license", "features", "builder_name", "dataset_name",
             "config_name", "version")
@@ -59,6 +59,7 @@ def build(data_dir=None, configs=scifig.CONFIG_NAMES, cache_dir=None, num_proc=N
     return {config: measured_info(config, data_dir, cache_dir, num_proc) for config in configs}
 
 
-def write(infos, path=ROOT / "dataset_infos.json"):
+def write(infos, path=None):
+    path = path or paths.output("dataset_infos.json")
     Path(path).write_text(json.dumps(infos, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

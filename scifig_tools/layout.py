@@ -8,6 +8,7 @@ relative paths (its recipes' members under `scifig.SPLIT_FOLDERS`).
 import zipfile
 
 import scifig
+from scifig.scifig_io import is_figure
 
 ZIP_TIMESTAMP = (2024, 6, 1, 0, 0, 0)  # fixed, so rebuilt archives are byte-identical
 
@@ -53,4 +54,4 @@ def write_zip(path, members):
     """A zip of {name: bytes}, in name order; figures stored, everything else deflated."""
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in sorted(members.items()):
-            archive.writestr(zip_entry(name, compress=not scifig.is_figure(name)), data)
+            archive.writestr(zip_entry(name, compress=not is_figure(name)), data)

@@ -5,14 +5,13 @@ lmms-eval reports exactly what `scifig_tools evaluate` reports on the same repli
 Rows come from a scifig export (a folder or its Hub id) read by lmms-eval with `datasets.load_dataset`.
 """
 
-import collections
+import functools
 
 import datasets
 
 import scifig
-from scifig_tools.answers import ANSWER_INSTRUCTION, LETTERS, extract_letter
-from scifig_tools.evaluate import caption_metrics, question_of
-from scifig_tools.source import subject_label
+from scifig_tools.answers import ANSWER_INSTRUCTION, LETTERS
+from scifig_tools.evaluate import caption_metrics, score_circular, score_mcq
 
 # MMSci's own captioning prompt (its run_captioning.py, grounded on the abstract, as by default there).
 CAPTION_INSTRUCTION = ("Please write a detailed description of the whole figure and all sub-figures based on the "
@@ -64,20 +63,17 @@ def circular_docs(dataset):
     return undecoded.map(rotate, batched=True, batch_size=64).cast_column("image", image)
 
 
-# ---- scoring: one item per reply, aggregated over a task ----
+# ---- scoring: one item per reply; a task's items are scored once, by scifig_tools.evaluate ----
+#
+# lmms-eval hands each metric's aggregation the task's items separately; every metric of a task reads the same
+# score, computed once (cached on the items' content) by the scorers `scifig_tools evaluate` runs.
 
-def _names(doc):
-    category = scifig.category_name(doc["category"])
-    return {"category": category, "subject": subject_label({"category": category, "subject": doc["subject"]}),
-            "setting": scifig.SETTINGS[doc["setting"]]}
-
-
-def _scored(doc, results, metrics):
+def _scored(doc, results, metrics, circular=False):
     """One item per reply, handed to each of the task's metrics (lmms-eval matches group metrics by substring,
-    so a task reports exactly the metrics it lists)."""
-    letter = extract_letter(results[0], doc["options"])
-    item = {"id": doc["id"], "parsed": letter, "correct": doc["answer"] >= 0 and letter == LETTERS[doc["answer"]],
-            "scorable": doc["answer"] >= 0, **_names(doc)}
+    so a task reports exactly the metrics it lists): the row as evaluate scores it, the reply, and which scorer."""
+    item = (("id", doc["id"]), ("options", tuple(doc["options"])), ("answer", doc["answer"]),
+            ("setting", scifig.SETTINGS[doc["setting"]]), ("category", scifig.category_name(doc["category"])),
+            ("subject", doc["subject"]), ("reply", results[0]), ("circular", circular))
     return {name: item for name in metrics}
 
 
@@ -86,69 +82,70 @@ def process_results(doc, results):
 
 
 def circular_process_results(doc, results):
-    return _scored(doc, results, ("circular_accuracy", "vanilla_accuracy", "accuracy", "unparsed"))
+    return _scored(doc, results, ("circular_accuracy", "vanilla_accuracy", "accuracy", "unparsed"), circular=True)
 
 
-def _scorable(items):
-    return [item for item in items if item["scorable"]]
+@functools.lru_cache(maxsize=16)
+def _mcq_score(items):
+    rows = [dict(item, options=list(dict(item)["options"])) for item in items]
+    predictions = {row["id"]: row.pop("reply") for row in rows}
+    circular = any(row.pop("circular") for row in rows)
+    return (score_circular if circular else score_mcq)(rows, predictions)
+
+
+def _score(items):
+    return _mcq_score(tuple(items))
+
+
+def _value(result):
+    return float("nan") if result["accuracy"] is None else result["accuracy"]
 
 
 def accuracy(items):
-    scored = _scorable(items)
-    return sum(item["correct"] for item in scored) / len(scored) if scored else float("nan")
+    return _value(_score(items)["overall"])
 
 
 def unparsed(items):
     """Replies no rule could read a letter from (counted wrong)."""
-    return float(sum(item["parsed"] is None for item in _scorable(items)))
-
-
-def _by(key, items):
-    groups = collections.defaultdict(list)
-    for item in _scorable(items):
-        groups[item[key]].append(item["correct"])
-    return {name: sum(outcomes) / len(outcomes) for name, outcomes in sorted(groups.items())}
+    return float(_score(items)["unparsed"]["count"])
 
 
 def by_category(items):
-    return _by("category", items)
+    return {name: result["accuracy"] for name, result in _score(items)["by_category"].items()}
 
 
 def by_subject(items):
-    return _by("subject", items)
+    return {name: result["accuracy"] for name, result in _score(items)["by_subject"].items()}
 
 
 def circular_accuracy(items):
     """A question counts as right only when every rotation of its options is."""
-    questions = collections.defaultdict(list)
-    for item in _scorable(items):
-        questions[question_of(item["id"])].append(item["correct"])
-    whole = [outcomes for outcomes in questions.values() if len(outcomes) == len(LETTERS)]
-    return sum(all(outcomes) for outcomes in whole) / len(whole) if whole else float("nan")
+    return _value(_score(items)["circular"]["circular"])
 
 
 def vanilla_accuracy(items):
     """Accuracy on the rotations that keep MMSci's order (`-c0`)."""
-    return accuracy([item for item in items if item["id"].endswith("-c0")])
+    return _value(_score(items)["circular"]["vanilla"])
 
 
 def caption_process_results(doc, results):
-    item = {"prediction": results[0], "reference": doc["caption"]}
+    item = (results[0], doc["caption"])
     return {name: item for name in ("bleu4", "rougeL", "ciderD")}
 
 
-def _captions(items):
-    scored = [item for item in items if item["reference"] is not None]
-    return caption_metrics([item["prediction"] for item in scored], [item["reference"] for item in scored])
+@functools.lru_cache(maxsize=4)
+def _caption_score(items):
+    scored = [(prediction, reference) for prediction, reference in items if reference is not None]
+    return caption_metrics([prediction for prediction, _ in scored], [reference for _, reference in scored])
 
 
 def bleu4(items):
-    return _captions(items)["bleu4"]
+    return _caption_score(tuple(items))["bleu4"]
 
 
 def rougeL(items):  # noqa: N802 - the metric's name
-    return _captions(items)["rougeL"]
+    return _caption_score(tuple(items))["rougeL"]
 
 
 def ciderD(items):  # noqa: N802 - the metric's name
-    return _captions(items)["ciderD"]
+    return _caption_score(tuple(items))["ciderD"]

@@ -7,6 +7,9 @@ structs) and fails on the newer form, while the newer lines still read both. Eve
 
 import json
 
+import datasets
+from huggingface_hub import DatasetCardData
+
 import scifig
 
 
@@ -39,8 +42,9 @@ def to_sequence_dict(features):
 
 
 def to_sequence_yaml(features):
-    """Features._to_yaml_list() in the 3.6 form: `list: <type>` -> `sequence: <type>`, a struct of lists ->
-    `sequence: [fields]`; a list of structs keeps `list: [fields]`, which 3.6 reads as a plain list of structs."""
+    """The features as a card's `dataset_info` lists them (written by datasets' public
+    DatasetInfosDict.to_dataset_card_data), in the 3.6 form: `list: <type>` -> `sequence: <type>`, a struct of lists
+    -> `sequence: [fields]`; a list of structs keeps `list: [fields]`, which 3.6 reads as a plain list of structs."""
     def convert(entry):
         entry = dict(entry)
         if "list" in entry and not isinstance(entry["list"], list):
@@ -52,7 +56,9 @@ def to_sequence_yaml(features):
                 entry[key] = [convert(field) for field in entry[key]]
         return entry
 
-    return [convert(entry) for entry in features._to_yaml_list()]
+    card_data = DatasetCardData()
+    datasets.info.DatasetInfosDict({"config": datasets.DatasetInfo(features=features)}).to_dataset_card_data(card_data)
+    return [convert(entry) for entry in card_data["dataset_info"]["features"]]
 
 
 def parquet_metadata(features):

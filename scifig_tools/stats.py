@@ -14,10 +14,10 @@ from pathlib import Path
 import datasets
 
 import scifig
+from scifig_tools import paths
 
-ROOT = Path(__file__).resolve().parent.parent
 SUMMARY = Path(__file__).resolve().parent / "upstream" / "corpus_summary.json"
-CHART = ROOT / "assets" / "figures_per_subject.png"
+CHART = "assets/figures_per_subject.png"  # under paths.output()
 _COLOURS = ["#4C72B0", "#55A868", "#C44E52", "#8172B2", "#CCB974"]
 
 
@@ -45,7 +45,8 @@ def counted(data_dir=None, base_url=None, **config_kwargs):
     return {key: {"articles": len(articles[key]), "figures": figures[key]} for key in order if key in figures}
 
 
-def draw(counts, title, out=CHART):
+def draw(counts, title, out=None):
+    out = out or paths.output(CHART)
     """Two bar panels (figures, articles) per subject, grouped and coloured by category, log scale."""
     import matplotlib
 
@@ -86,6 +87,6 @@ def main(data_dir=None, base_url=None, out=None):
     else:
         counts, _ = upstream_counts()
         title = "MMSci corpus: figures and articles per subject (upstream published counts)"
-    path = draw(counts, title, out or CHART)
+    path = draw(counts, title, out)
     totals = {m: sum(c[m] for c in counts.values()) for m in ("figures", "articles")}
     return path, counts, totals

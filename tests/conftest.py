@@ -17,6 +17,7 @@ from scifig_tools import dummy_data  # noqa: E402
 from scifig_tools.serve import RangeServer  # noqa: E402
 
 DUMMY = ROOT / "dummy_data"
+BUILDER_FILES = ("scifig.py", "scifig_io.py")  # the builder and its sibling, which datasets 3.6 copies with it
 SCRIPTS_RUN = int(datasets.__version__.split(".")[0]) < 4
 
 
@@ -40,3 +41,12 @@ def server():
 @pytest.fixture
 def cache(tmp_path):
     return str(tmp_path / "cache")
+
+
+def copy_builder(folder, appended=None):
+    """The builder's files copied into `folder`, with `appended` ({file name: text}) added at the end of some."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in BUILDER_FILES:
+        text = (ROOT / name).read_text(encoding="utf-8") + (appended or {}).get(name, "")
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder

@@ -17,7 +17,7 @@ import scifig
 from scifig_tools import card, infos, stats
 from scifig_tools.serve import RangeServer
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN
+from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
 
 CONFIGS = scifig.CONFIG_NAMES
 
@@ -115,11 +115,8 @@ def test_infos_measure_split_sizes_and_archive_checksums(measured):
 
 def _clone_with(tmp_path, measured):
     """A folder named scifig holding the script with a card and infos that record sizes and checksums."""
-    clone = tmp_path / "scifig"
-    clone.mkdir()
     # Different bytes, so datasets 3.6 gives this copy its own module folder (it keys them by the script's hash).
-    (clone / "scifig.py").write_text((ROOT / "scifig.py").read_text(encoding="utf-8") + f"# {clone}\n",
-                                     encoding="utf-8")
+    clone = copy_builder(tmp_path / "scifig", {"scifig.py": f"# {tmp_path / 'scifig'}\n"})
     shutil.copytree(ROOT / "assets", clone / "assets")
     recorded = {**{c: infos.declared_info(c) for c in CONFIGS}, **measured}
     infos.write(recorded, clone / "dataset_infos.json")

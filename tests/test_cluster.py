@@ -23,7 +23,7 @@ TRAIN_JSON = benchmark_json("train", "captioning")
 
 def _fresh_process_cache():
     """What a new process starts with: no archive indexed in memory."""
-    scifig._CACHE.clear()
+    scifig.scifig_io._opened_archive.cache_clear()
 
 
 def _extent(archive, member):

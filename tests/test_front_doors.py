@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+import traceback
+from pathlib import Path
 
 import datasets
 import pytest
@@ -15,7 +17,7 @@ import scifig
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN
+from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
 from rows import rows_of
 
 
@@ -23,9 +25,9 @@ def _folder_named_scifig(tmp_path):
     """A clone as a user has it: a folder named scifig holding the script, its card and infos."""
     clone = tmp_path / "scifig"
     clone.mkdir()
-    for name in ("scifig.py", "README.md", "dataset_infos.json"):
-        if (ROOT / name).exists():
-            shutil.copy(ROOT / name, clone / name)
+    copy_builder(clone)
+    for name in ("README.md", "dataset_infos.json"):
+        shutil.copy(ROOT / name, clone / name)
     return tmp_path
 
 
@@ -67,18 +69,20 @@ def _module_from(path, name):
 
 
 def test_an_edited_script_is_not_served_from_a_stale_cache(tmp_path):
-    """builder() keys the cache by the script's own bytes: an edited copy prepares afresh, an identical one reuses."""
-    for copy, extra in (("same", ""), ("edited", "# an edit\n")):
-        (tmp_path / copy).mkdir()
-        (tmp_path / copy / "scifig.py").write_text((ROOT / "scifig.py").read_text(encoding="utf-8") + extra,
-                                                    encoding="utf-8")
+    """builder() keys the cache by the bytes of both builder files: a copy with either edited prepares afresh, an
+    identical one reuses."""
+    copies = {"same": {}, "edited": {"scifig.py": "# an edit\n"}, "edited_io": {"scifig_io.py": "# an edit\n"}}
+    for copy, appended in copies.items():
+        copy_builder(tmp_path / copy, appended)
     cache = str(tmp_path / "cache")
     original = scifig.builder("mcq_fig2cap", data_dir=str(DUMMY), cache_dir=cache)
     original.download_and_prepare()
-    same = _module_from(tmp_path / "same" / "scifig.py", "scifig_same").builder("mcq_fig2cap", str(DUMMY), cache)
-    edited = _module_from(tmp_path / "edited" / "scifig.py", "scifig_edited").builder("mcq_fig2cap", str(DUMMY), cache)
-    assert same.cache_dir == original.cache_dir and os.path.isdir(same.cache_dir)
-    assert edited.cache_dir != original.cache_dir and not os.path.exists(edited.cache_dir)
+    built = {copy: _module_from(tmp_path / copy / "scifig.py", f"scifig_{copy}").builder("mcq_fig2cap", str(DUMMY),
+                                                                                         cache)
+             for copy in copies}
+    assert built["same"].cache_dir == original.cache_dir and os.path.isdir(built["same"].cache_dir)
+    for edited in ("edited", "edited_io"):
+        assert built[edited].cache_dir != original.cache_dir and not os.path.exists(built[edited].cache_dir)
 
 
 def test_preview_prints_features_and_rows():
@@ -120,8 +124,15 @@ def test_bad_data_raises_scifig_data_error_through_load(tmp_path, how):
             scifig.load("mcq", split="validation", data_dir=data_dir, cache_dir=str(tmp_path / "cache"),
                         num_proc=2 if "num_proc" in how else None)
     assert str(error.value).endswith(expected) and "image_caption_matching_data.json" in str(error.value)
+    frames = [frame.name for frame in traceback.extract_tb(error.value.__traceback__)]
     if how != "streaming":  # datasets' own error stays in the traceback
         assert type(error.value.__cause__).__name__ == "DatasetGenerationError"
+    if "num_proc" in how:
+        # a worker's error crosses back only as traceback text: raised again from it, with the same message
+        assert "built" not in frames
+    else:
+        # the very error raised where the record was read, whether datasets wrapped it (prepared) or not
+        assert "built" in frames and "mcq_rows" not in frames
 
 
 @pytest.mark.skipif(not SCRIPTS_RUN, reason="load_dataset runs scripts on datasets < 4 only")
@@ -132,8 +143,11 @@ def test_load_dataset_wraps_it_and_the_cause_is_the_scifig_error(tmp_path, monke
     with pytest.raises(datasets.exceptions.DatasetGenerationError) as error:
         datasets.load_dataset("scifig", "mcq", data_dir=data_dir, trust_remote_code=True,
                               cache_dir=str(tmp_path / "cache"))
-    assert isinstance(error.value.__cause__, scifig.ScifigDataError)  # what the card shows
-    assert "answer 'Q' is not one of A-D" in str(error.value.__cause__)
+    # what the card shows: the copy of the builder datasets runs raises its copy's class, a ValueError
+    cause = error.value.__cause__
+    assert isinstance(cause, ValueError) and type(cause).__name__ == "ScifigDataError"
+    assert type(cause).__module__.startswith("datasets_modules.") and type(cause).__module__.endswith(".scifig_io")
+    assert "answer 'Q' is not one of A-D" in str(cause)
 
 
 @pytest.mark.parametrize("config,split,hint", [
@@ -152,3 +166,19 @@ def test_an_unknown_split_is_named_before_anything_is_read(tmp_path, config, spl
 def test_a_data_dir_that_is_a_zip_says_to_pass_its_folder():
     with pytest.raises(ValueError, match=f"data_dir .*benchmark.zip is a file; pass the folder .*{DUMMY}"):
         scifig.load("mcq", split="validation", data_dir=str(DUMMY / "benchmark.zip"))
+
+
+@pytest.mark.skipif(not SCRIPTS_RUN, reason="load_dataset runs scripts on datasets < 4 only")
+def test_datasets_copies_the_sibling_with_the_script_and_hashes_both(tmp_path):
+    """datasets 3.6 finds scifig_io.py by the script's relative import, copies it into the module folder beside the
+    script, and names that folder by a hash that covers both files."""
+    folders = {}
+    for copy, appended in {"same": {}, "edited_io": {"scifig_io.py": "# an edit\n"}}.items():
+        clone = copy_builder(tmp_path / copy / "scifig", appended)
+        found = datasets.load_dataset_builder(str(clone), "mcq", data_dir=str(DUMMY), trust_remote_code=True,
+                                              cache_dir=str(tmp_path / "cache"))
+        module_file = sys.modules[type(found).__module__].__file__
+        folders[copy] = os.path.dirname(module_file)
+        assert (Path(folders[copy]) / "scifig_io.py").read_text(encoding="utf-8") == (
+            clone / "scifig_io.py").read_text(encoding="utf-8")
+    assert folders["same"] != folders["edited_io"]

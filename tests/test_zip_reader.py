@@ -31,11 +31,13 @@ def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64):
     monkeypatch.undo()
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert any(info.extra for info in archive.infolist()) == zip64
-    reader = scifig.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
     assert sorted(reader.names()) == sorted(name for name in MEMBERS if not name.endswith(".png"))
-    assert "top/dir/absent.png" not in reader and "top/dir/absent.json" not in reader
+    assert not reader.has_figure("top/dir/absent.png") and "top/dir/absent.json" not in reader
     for name, (data, _) in MEMBERS.items():
-        assert name in reader
+        figure = name.endswith(".png")
+        # `in` agrees with names(): figures are indexed apart, answered by has_figure
+        assert (name in reader) == (not figure) and reader.has_figure(name) == figure
         assert reader.read(name) == data
         with reader.open(name) as stream:
             assert stream.read() == data
@@ -46,6 +48,6 @@ def test_a_flipped_byte_fails_the_crc(tmp_path):
     raw = bytearray((tmp_path / "a.zip").read_bytes())
     raw[100] ^= 0xFF
     (tmp_path / "a.zip").write_bytes(bytes(raw))
-    reader = scifig.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
     with pytest.raises(scifig.ScifigDataError, match="x.json is corrupt"):
         reader.read("x.json")

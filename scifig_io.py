@@ -1,0 +1,818 @@
+# Copyright 2026 The scifig Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The reading machinery beside scifig.py: it knows archives, bytes and formats, nothing of MMSci.
+
+scifig.py imports it as a sibling (`from .scifig_io import ...`), which is how datasets 3.6 finds a loading script's
+helper module and copies it beside the script. It reads top to bottom:
+1. byte sources: a local file (pread) or an HTTP URL (Range requests, retried and resumed);
+2. archives: one interface over a zip, local or HTTP, and an unzipped folder, opened once per process;
+3. formats: JSON lists parsed incrementally, pickles of plain data only, figures checked where they are read;
+4. what is kept across processes: a big JSON member's records, parsed once per machine (the record store);
+5. read-ahead: results computed a few items ahead on threads, so that request latency overlaps.
+
+Everything that goes wrong with the data raises ScifigDataError naming the archive and the member.
+"""
+
+import array
+import collections
+import concurrent.futures
+import functools
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+import stat
+import struct
+import threading
+import time
+import warnings
+import zlib
+from typing import NamedTuple
+
+import datasets
+import filelock
+import ijson
+import numpy
+import PIL.Image
+import requests
+import xxhash
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logger = datasets.logging.get_logger(__name__)
+
+
+class ScifigDataError(ValueError):
+    """Upstream data scifig cannot turn into rows: the message names archive, member, record and problem."""
+
+
+def is_url(location):
+    return location.startswith(("http://", "https://"))
+
+
+# ================================================================================================ 1. byte sources
+
+def _checked_range(label, size, start, length):
+    if start < 0 or length < 0 or start + length > size:
+        raise ScifigDataError(
+            f"{label}: wanted bytes {start}-{start + length - 1} but the archive is {size} bytes; "
+            "the archive is truncated or its directory is corrupt"
+        )
+
+
+class _LocalBytes:
+    """A local file read with pread, so prefetch threads never share a file position."""
+
+    def __init__(self, path):
+        self.label = path
+        self._file = io.open(path, "rb")
+        status = os.fstat(self._file.fileno())
+        self.size = status.st_size
+        self.version = f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}"  # what identifies this copy
+
+    def read(self, start, length):
+        _checked_range(self.label, self.size, start, length)
+        return os.pread(self._file.fileno(), length, start)
+
+
+_HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
+_HTTP_ATTEMPTS = 5
+
+
+class _HttpBytes:
+    """An archive on an HTTP server, read only by byte range."""
+
+    def __init__(self, url, timeout=60):
+        self.label = url
+        self._url = url
+        # A stalled server fails a read after `timeout` seconds instead of hanging it; reads are retried.
+        self._timeout = (_HTTP_CONNECT_TIMEOUT, timeout)
+        self._local = threading.local()
+        try:
+            response = self._session().head(url, allow_redirects=True, timeout=self._timeout)
+            response.raise_for_status()
+        except requests.RequestException as error:
+            raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
+        try:
+            self.size = int(response.headers["Content-Length"])
+        except (KeyError, ValueError):
+            raise ScifigDataError(f"{url}: the server sent no Content-Length, so the zip cannot be read by range")
+        headers = response.headers
+        self.version = f"{url}|{self.size}|{headers.get('ETag', '')}|{headers.get('Last-Modified', '')}"
+
+    def _session(self):
+        # requests sessions are not thread-safe: one per prefetch thread.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            # urllib3 retries refused connections and 429/5xx answers with backoff; a body that stalls or drops
+            # (read=0 here) is resumed by read() itself from the byte where it stopped.
+            retry = Retry(
+                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=("GET", "HEAD"), raise_on_status=True,
+            )
+            session = requests.Session()
+            session.mount("http://", HTTPAdapter(max_retries=retry))
+            session.mount("https://", HTTPAdapter(max_retries=retry))
+            self._local.session = session
+        return session
+
+    def read(self, start, length):
+        _checked_range(self.label, self.size, start, length)
+        if length == 0:
+            return b""
+        last = start + length - 1
+        parts, got = [], 0
+        for attempt in range(_HTTP_ATTEMPTS):
+            begin = start + got
+            headers = {"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"}
+            try:
+                with self._session().get(self._url, headers=headers, stream=True, timeout=self._timeout) as r:
+                    r.raise_for_status()
+                    if r.status_code != 206:
+                        raise ScifigDataError(
+                            f"{self.label}: the server does not honour Range requests (asked for bytes "
+                            f"{begin}-{last}, got HTTP {r.status_code}); scifig reads archives by "
+                            "range and will not download a whole archive to read one member"
+                        )
+                    for chunk in r.iter_content(chunk_size=1 << 20):
+                        parts.append(chunk)
+                        got += len(chunk)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+                # A dropped or stalled body: keep what arrived and ask for the rest, after a pause.
+                if attempt == _HTTP_ATTEMPTS - 1:
+                    raise ScifigDataError(
+                        f"{self.label}: bytes {start}-{last} could not be read after {_HTTP_ATTEMPTS} attempts: "
+                        f"{error}"
+                    ) from error
+                logger.warning("%s: retrying a range read after %s", self.label, error)
+                time.sleep(min(8.0, 0.25 * 2 ** attempt))
+                continue
+            except requests.RequestException as error:  # an HTTP error status, after urllib3's own retries
+                raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error}") from error
+            if got >= length:
+                break
+        data = b"".join(parts)
+        if len(data) != length:
+            raise ScifigDataError(f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}")
+        return data
+
+
+# ==================================================================================================== 2. archives
+#
+# One interface over a zip (local or HTTP) and an unzipped folder:
+#
+#   label              how errors name the archive
+#   remote             whether reads go over the network (then figures are fetched ahead on threads)
+#   names()            the members other than figures (JSON, pickles, text), where layouts are discovered
+#   name in archive    whether such a member is there: the same members names() lists
+#   has_figure(name)   whether a figure is there (figures are indexed by name, never listed: there are 742k)
+#   read(name)         a member's bytes, verified against the zip's stored checksum
+#   open(name)         a member as a stream, verified as it is read; memory stays flat however large it is
+#   version(name)      what identifies a member's content, for what is kept in the cache about it
+#   store_dir          where record stores of its members are kept across processes (None: not kept)
+
+_FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def is_figure(name):
+    return name.lower().endswith(_FIGURE_SUFFIXES)
+
+
+_EOCD = struct.Struct("<4s4H2LH")
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_STORED, _DEFLATED = 0, 8
+_CHUNK = 1 << 20
+
+# (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length in the
+# central directory: the local header's is usually the same, so one request reads header and data)
+_Member = collections.namedtuple("_Member", "offset method csize size crc extra")
+
+
+class _Stored:
+    eof = True
+
+    def decompress(self, data):
+        return data
+
+
+def _decompressor(label, name, method):
+    if method == _STORED:
+        return _Stored()
+    if method == _DEFLATED:
+        return zlib.decompressobj(-15)
+    raise ScifigDataError(f"{label}: member {name} uses unsupported compression method {method}")
+
+
+def _check_member(label, name, member, size, crc):
+    """A member's bytes against its central directory entry (crc None: the content carries its own checks)."""
+    if size != member.size or (crc is not None and crc != member.crc):
+        raise ScifigDataError(f"{label}: member {name} is corrupt (size or CRC-32 mismatch)")
+
+
+# Why a zip reader of its own. The standard library's zipfile keeps a ZipInfo per member, 544 bytes each (385 MB
+# for the 742k figures of MMSci's archives, against a 200 MB budget for a whole reader); it cannot drop the members a
+# split does not need while it parses the central directory; and every read goes through its one shared file
+# object, so prefetch threads and HTTP ranges cannot overlap. fsspec's zip filesystem wraps that ZipFile and adds a
+# dict per member (1,415 bytes in all). This reader keeps the members `keep` selects, 44 bytes each for figures,
+# and reads each by its own range (pread, or one HTTP Range request). Measured with 200k members by
+# `python benchmarks/zip_index_memory.py`.
+
+class ZipArchive:
+    """The members of one zip that `keep(name)` selects, read by range from a local file or a URL.
+
+    With `cache` (a folder), the member index is kept there for the next process, DataLoader worker or epoch that
+    opens the same version of the archive (`index_key` says which members it holds): they read it instead of the
+    central directory, which for MMSci's archives is tens of MB. A version is the file's path, size and
+    modification time, or the URL's size, ETag and Last-Modified; the archive's last KiB is compared as well.
+    """
+
+    def __init__(self, location, keep, label=None, timeout=60, cache=None, index_key=""):
+        self._bytes = _HttpBytes(location, timeout) if is_url(location) else _LocalBytes(location)
+        self.label = label or location
+        self.remote = is_url(location)
+        self.store_dir = os.path.join(cache, "record-stores") if cache else None
+        self.from_index = False
+        index_dir = os.path.join(cache, "member-index") if cache else None
+        size = self._bytes.size
+        if size < _EOCD.size:
+            raise ScifigDataError(f"{self.label}: {size} bytes is too small to be a zip archive")
+        tail = self._bytes.read(size - min(size, 1024), min(size, 1024))
+        index = None
+        if index_dir:
+            digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self._bytes.version}|{index_key}".encode()).hexdigest()
+            index = os.path.join(index_dir, f"{digest}.npz")
+            self._members = _MemberTable.load(index, tail)
+            self.from_index = self._members is not None
+        if not self.from_index:
+            self._members = self._read_central_directory(keep, tail)
+            if index:
+                self._members.save(index, tail)
+
+    def _read_central_directory(self, keep, tail):
+        size = self._bytes.size
+        # The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look there last.
+        for tail_len in (len(tail), min(size, _EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)):
+            if tail_len > len(tail):
+                tail = self._bytes.read(size - tail_len, tail_len)
+            at = tail.rfind(b"PK\x05\x06")
+            if at >= 0 and at + _EOCD.size <= len(tail):
+                break
+        else:
+            raise ScifigDataError(
+                f"{self.label}: no end-of-central-directory record; the archive is truncated or not a zip"
+            )
+        _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+        locator_at = at - _EOCD64_LOCATOR.size
+        if locator_at >= 0 and tail[locator_at:locator_at + 4] == b"PK\x06\x07":
+            _, _, eocd64_offset, _ = _EOCD64_LOCATOR.unpack_from(tail, locator_at)
+            if eocd64_offset + _EOCD64.size > size:
+                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
+            record = self._bytes.read(eocd64_offset, _EOCD64.size)
+            if record[:4] != b"PK\x06\x06":
+                raise ScifigDataError(f"{self.label}: broken zip64 end-of-central-directory record")
+            _, _, _, _, _, _, _, count, cd_size, cd_offset = _EOCD64.unpack(record)
+        if cd_offset + cd_size > size:
+            raise ScifigDataError(
+                f"{self.label}: the central directory ends at byte {cd_offset + cd_size} past the archive's "
+                f"{size} bytes; the archive is truncated"
+            )
+        members = _MemberTable()
+        entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
+        for index in range(count):
+            header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
+            if header[0] != b"PK\x01\x02":
+                raise ScifigDataError(f"{self.label}: central directory entry {index} is corrupt")
+            flags, method, crc, csize, usize = header[5], header[6], header[9], header[10], header[11]
+            name_len, extra_len, comment_len, offset = header[12], header[13], header[14], header[18]
+            raw_name, extra = entries.take(name_len), entries.take(extra_len)
+            entries.take(comment_len)
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+            if name.endswith("/") or not keep(name):
+                continue
+            if 0xFFFFFFFF in (csize, usize, offset):
+                usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
+            if flags & 0x1:
+                raise ScifigDataError(f"{self.label}: member {name} is encrypted")
+            if offset + _LOCAL.size + csize > size:
+                raise ScifigDataError(
+                    f"{self.label}: member {name} ends past the archive's {size} bytes; the archive is truncated "
+                    "or its central directory is corrupt"
+                )
+            members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
+        if not entries.exhausted():
+            raise ScifigDataError(
+                f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
+                "the archive is damaged"
+            )
+        members.freeze()
+        return members
+
+    def names(self):
+        return iter(self._members.listed)
+
+    def __contains__(self, name):
+        return name in self._members.listed
+
+    def has_figure(self, name):
+        return is_figure(name) and self._members.has_figure(name)
+
+    def _data_start(self, name, member, head):
+        """Where a member's data begins, after its local header (whose own name is checked)."""
+        if head[:4] != b"PK\x03\x04":
+            raise ScifigDataError(f"{self.label}: member {name} has no local header at byte {member.offset}")
+        fields = _LOCAL.unpack_from(head)
+        stored = head[_LOCAL.size:_LOCAL.size + fields[10]]
+        if len(stored) == fields[10] and stored.decode("utf-8" if fields[3] & 0x800 else "cp437", "replace") != name:
+            raise ScifigDataError(
+                f"{self.label}: the local header at byte {member.offset} names {stored!r}, not {name}")
+        return member.offset + _LOCAL.size + fields[10] + fields[11]
+
+    def read(self, name):
+        """A member's bytes, in one range request where possible.
+
+        PNG figures skip the zip's CRC-32: every figure scifig reads goes through figure_problem, whose PNG
+        verify() checks each chunk's own CRC-32 over the same bytes (the zip's check is ~1% of streaming time).
+        """
+        member = self._members[name]
+        guess = _LOCAL.size + len(name.encode("utf-8")) + member.extra
+        blob = self._bytes.read(member.offset, min(guess + member.csize, self._bytes.size - member.offset))
+        data_start = self._data_start(name, member, blob) - member.offset
+        if data_start + member.csize > len(blob):
+            blob += self._bytes.read(member.offset + len(blob), data_start + member.csize - len(blob))
+        raw = blob[data_start: data_start + member.csize]
+        try:
+            data = _decompressor(self.label, name, member.method).decompress(raw)
+        except zlib.error as error:
+            raise ScifigDataError(f"{self.label}: member {name} is corrupt: {error}") from error
+        _check_member(self.label, name, member, len(data),
+                      None if name.lower().endswith(".png") else zlib.crc32(data))
+        return data
+
+    def version(self, name):
+        member = self._members[name]
+        return f"{self._bytes.version}|{name}|{member.size}|{member.crc}"
+
+    def open(self, name):
+        member = self._members[name]
+        head = self._bytes.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
+                                                   self._bytes.size - member.offset))
+        start = self._data_start(name, member, head)
+        return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_CHUNK)
+
+
+_INDEX_FORMAT = "scifig member index 1"
+
+
+def _name_hash(name):
+    """A member name's 64-bit hash, the same in every process (Python's own hash() is salted per process)."""
+    value = xxhash.xxh64_intdigest(name.encode("utf-8"))
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+class _MemberTable:
+    """Zip members by name, in ~40 bytes each for figures: a split can need hundreds of thousands of them.
+
+    Figures are kept only as (hash of name, extent) in sorted numpy columns; other members (JSON, pickles) also
+    by name, so they can be listed. The local header's own name is checked on every read, so a hash collision is
+    caught, not served. Saved and loaded as plain numpy arrays (no pickle), to be shared between processes.
+    """
+
+    _COLUMNS = (("offset", "q"), ("method", "H"), ("csize", "q"), ("size", "q"), ("crc", "L"), ("extra", "H"))
+
+    def __init__(self):
+        self._listed = {}
+        self._hashes = array.array("q")
+        self._columns = {field: array.array(code) for field, code in self._COLUMNS}
+
+    def add(self, name, member):
+        if not is_figure(name):
+            self._listed[name] = member
+            return
+        self._hashes.append(_name_hash(name))
+        for field, _ in self._COLUMNS:
+            self._columns[field].append(getattr(member, field))
+
+    def freeze(self):
+        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, "int64")
+        order = numpy.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._columns = {field: numpy.frombuffer(column, dtype=column.typecode)[order] if len(column) else
+                         numpy.empty(0) for field, column in self._columns.items()}
+
+    def _position(self, name):
+        key = _name_hash(name)
+        at = int(numpy.searchsorted(self._hashes, key))
+        return at if at < len(self._hashes) and self._hashes[at] == key else None
+
+    @property
+    def listed(self):
+        """{name: member} of the members other than figures."""
+        return self._listed
+
+    def has_figure(self, name):
+        return self._position(name) is not None
+
+    def __getitem__(self, name):
+        if name in self._listed:
+            return self._listed[name]
+        at = self._position(name)
+        if at is None:
+            raise KeyError(name)
+        return _Member(*(int(self._columns[field][at]) for field, _ in self._COLUMNS))
+
+    def save(self, path, tail):
+        """Writes the table for other processes: to a temporary name, then renamed, so that a reader never sees a
+        file half written and concurrent first readers do not corrupt it."""
+        listed = json.dumps([[name, list(member)] for name, member in self._listed.items()]).encode("utf-8")
+        columns = {f"column_{field}": self._columns[field] for field, _ in self._COLUMNS}
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
+        try:
+            with io.open(partial, "wb") as file:
+                numpy.savez(file, hashes=self._hashes, listed=numpy.frombuffer(listed, dtype=numpy.uint8),
+                            tail=numpy.frombuffer(tail, dtype=numpy.uint8), **columns)
+            os.replace(partial, path)
+        except OSError as error:  # a read-only or full cache costs the next process a directory read, nothing more
+            logger.warning("could not keep the member index at %s: %s", path, error)
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    @classmethod
+    def load(cls, path, tail):
+        """The table saved at `path` for an archive ending in `tail`, or None (absent, another version, damaged)."""
+        try:
+            with numpy.load(path, allow_pickle=False) as saved:
+                if saved["tail"].tobytes() != tail:
+                    return None
+                table = cls()
+                table._listed = {name: _Member(*fields) for name, fields in json.loads(saved["listed"].tobytes())}
+                table._hashes = saved["hashes"]
+                table._columns = {field: saved[f"column_{field}"] for field, _ in cls._COLUMNS}
+                return table
+        except FileNotFoundError:
+            return None
+        except Exception as error:  # noqa: BLE001 - a damaged index is read again from the archive
+            logger.warning("ignoring the member index at %s: %s", path, error)
+            return None
+
+
+class _CentralDirectory:
+    """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
+
+    def __init__(self, source, label, offset, size):
+        self._source, self._label = source, label
+        self._next, self._end = offset, offset + size
+        self._buffer, self._position = b"", 0
+
+    def take(self, length):
+        while len(self._buffer) - self._position < length:
+            if self._next >= self._end:
+                raise ScifigDataError(f"{self._label}: the central directory is shorter than its entry count says")
+            chunk = min(_CHUNK, self._end - self._next)
+            self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
+            self._position, self._next = 0, self._next + chunk
+        piece = self._buffer[self._position:self._position + length]
+        self._position += length
+        return piece
+
+    def exhausted(self):
+        return self._next >= self._end and self._position == len(self._buffer)
+
+
+def _zip64_sizes(extra, usize, csize, offset):
+    """The real sizes and offset from a zip64 extra field, for those the central directory marks 0xFFFFFFFF."""
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<2H", extra, at)
+        if tag == 0x0001:
+            body = extra[at + 4: at + 4 + length]
+            values = list(struct.unpack_from(f"<{len(body) // 8}Q", body))
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+            if offset == 0xFFFFFFFF and values:
+                offset = values.pop(0)
+            break
+        at += 4 + length
+    return usize, csize, offset
+
+
+class _MemberStream(io.RawIOBase):
+    """Reads one zip member's compressed extent in chunks, inflating and CRC-checking as it goes."""
+
+    def __init__(self, archive, name, member, data_start):
+        self._archive, self._name, self._member = archive, name, member
+        self._position, self._end = data_start, data_start + member.csize
+        self._inflater = _decompressor(archive.label, name, member.method)
+        self._pending, self._crc, self._produced = b"", 0, 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        label = self._archive.label
+        while not self._pending and self._position < self._end:
+            length = min(_CHUNK, self._end - self._position)
+            raw = self._archive._bytes.read(self._position, length)
+            self._position += length
+            try:
+                self._pending = self._inflater.decompress(raw)
+            except zlib.error as error:
+                raise ScifigDataError(f"{label}: member {self._name} is corrupt: {error}") from error
+            self._crc = zlib.crc32(self._pending, self._crc)
+            self._produced += len(self._pending)
+        if not self._pending:
+            if not self._inflater.eof and self._member.csize:
+                raise ScifigDataError(f"{label}: member {self._name} ends mid-stream")
+            _check_member(label, self._name, self._member, self._produced, self._crc)
+            return 0
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+class FolderArchive:
+    """An archive already unzipped: the same interface as ZipArchive over plain files (which store no checksum)."""
+
+    remote = False
+
+    def __init__(self, root, keep, label=None, cache=None):
+        self.label = label or root
+        self.store_dir = os.path.join(cache, "record-stores") if cache else None
+        self._paths = {}
+        for folder, subfolders, files in os.walk(root):
+            subfolders.sort()
+            relative = folder[len(root):].strip(os.sep).replace(os.sep, "/")
+            for file in sorted(files):
+                name = f"{relative}/{file}" if relative else file
+                if keep(name):
+                    self._paths[name] = f"{folder}{os.sep}{file}"
+
+    def names(self):
+        return (name for name in self._paths if not is_figure(name))
+
+    def __contains__(self, name):
+        return name in self._paths and not is_figure(name)
+
+    def has_figure(self, name):
+        return is_figure(name) and name in self._paths
+
+    def read(self, name):
+        with io.open(self._paths[name], "rb") as file:
+            return file.read()
+
+    def open(self, name):
+        return io.open(self._paths[name], "rb")
+
+    def version(self, name):
+        status = os.stat(self._paths[name])
+        return f"{os.path.abspath(self._paths[name])}|{status.st_size}|{status.st_mtime_ns}"
+
+
+def open_archive(location, members, label=None, timeout=60, cache=None):
+    """A zip (local or URL) or unzipped folder, indexed for the member names matching the regex `members`, opened
+    once per process for every shard of a split. With `cache` (a folder), a zip's index and the record stores of its
+    big JSON members are kept there for the processes that read the same archive next."""
+    # A local file rewritten since is indexed again; a URL's version is checked when an index is kept on disk.
+    status = None if is_url(location) else os.stat(location)
+    changed = (status.st_size, status.st_mtime_ns) if status else None
+    return _opened_archive(location, members, label, timeout, cache, changed)
+
+
+@functools.lru_cache(maxsize=8)
+def _opened_archive(location, members, label, timeout, cache, changed):
+    wanted = re.compile(members).search
+    # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in its builders' modules when
+    # streaming.
+    if not is_url(location) and stat.S_ISDIR(os.stat(location).st_mode):
+        return FolderArchive(location, lambda name: wanted(name) is not None, label, cache)
+    return ZipArchive(location, lambda name: wanted(name) is not None, label, timeout, cache, members)
+
+
+def find_member(archive, suffix):
+    """The member whose name is `suffix` under whatever top-level folder the archive adds."""
+    matches = sorted((name for name in archive.names() if name == suffix or name.endswith("/" + suffix)), key=len)
+    if not matches:
+        raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
+    return matches[0]
+
+
+# ===================================================================================================== 3. formats
+
+class ListOfLists(NamedTuple):
+    """A JSON file that is a list of lists of records, one per name (e.g. kind "setting", names fig2cap, ...)."""
+
+    kind: str
+    names: tuple
+
+
+def json_records(stream, label, lists=None, wanted=None):
+    """Yields (outer index or -1, index, record) from a JSON list of objects, or (with `lists`, a ListOfLists) a
+    list of lists of objects.
+
+    Parsed incrementally with ijson: memory stays flat however large the file. Records for which
+    `wanted(outer, index)` is false are stepped over without being built.
+    """
+    nested = lists is not None
+    outer_path, item_path = ("item", "item.item") if nested else (None, "item")
+    outer, index, builder, skipping, expect = -1, -1, None, False, "start"
+    try:
+        for prefix, event, value in ijson.parse(stream, use_float=True):
+            if skipping:
+                skipping = not (prefix == item_path and event == "end_map")
+                continue
+            if builder is not None:
+                builder.event(event, value)
+                if prefix == item_path and event == "end_map":
+                    yield outer, index, builder.value
+                    builder = None
+                continue
+            if expect == "start":
+                if prefix != "" or event != "start_array":
+                    shape = "lists" if nested else "objects"
+                    raise ScifigDataError(f"{label}: expected a JSON list of {shape} at the top, found {event}")
+                expect = "items"
+            elif nested and prefix == outer_path:
+                if event == "start_array":
+                    outer, index = outer + 1, -1
+                elif event != "end_array":
+                    raise ScifigDataError(
+                        f"{label}: expected a list of {len(lists.names)} lists (one per {lists.kind}); item "
+                        f"{outer + 1} is a {_json_kind(event)}"
+                    )
+            elif prefix == item_path:
+                index += 1
+                if event != "start_map":
+                    raise ScifigDataError(
+                        f"{label}: record {index}{_in_list(lists, outer)} is a {_json_kind(event)}, not an object"
+                    )
+                if wanted is not None and not wanted(outer, index):
+                    skipping = True
+                    continue
+                builder = ijson.ObjectBuilder()
+                builder.event(event, value)
+    except GeneratorExit:  # closed early (a consumer stopped): nothing to report, even at interpreter exit
+        raise
+    except ijson.JSONError as error:
+        raise ScifigDataError(f"{label}: malformed JSON after record {index}{_in_list(lists, outer)}: {error}") \
+            from error
+    except UnicodeDecodeError as error:
+        raise ScifigDataError(f"{label}: not UTF-8 after record {index}: {error}") from error
+    if nested and outer + 1 != len(lists.names):
+        raise ScifigDataError(
+            f"{label}: expected a list of {len(lists.names)} lists (one per {lists.kind}), found {outer + 1}")
+
+
+def _json_kind(event):
+    return {"start_map": "object", "start_array": "list"}.get(event, event)
+
+
+def _in_list(lists, outer):
+    return f" of {lists.kind} {outer} ({lists.names[outer]})" if lists and 0 <= outer < len(lists.names) else ""
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
+
+
+def load_plain_pickle(data, label):
+    try:
+        return _PlainDataUnpickler(io.BytesIO(data)).load()
+    except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
+        raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
+
+
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, so always these 12 bytes
+
+
+def figure_problem(data):
+    """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
+
+    Checked once while reading, so a bad figure is named with its member and record instead of failing later
+    inside PIL (in a training loop), far from where it came from. A PNG is checked without decoding its pixels:
+    verify() checks every chunk's CRC-32 but the last, IEND, whose bytes are fixed and compared here, so every
+    byte of the file is covered. Formats without checksums (the pre-training JPEGs) are decoded (at 1/8 scale).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # checked just below, by name
+            with PIL.Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > PIL.Image.MAX_IMAGE_PIXELS:
+                    return (f"is {width}x{height} pixels, over the {PIL.Image.MAX_IMAGE_PIXELS} a figure may decode "
+                            "to (a decompression bomb)")
+                if image.format != "PNG":
+                    # JPEG has no checksums: decode it, at 1/8 scale (libjpeg still reads every block, so the same
+                    # damage shows as at full size, at ~60% of the cost)
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                    image.load()
+                    return None
+                image.verify()
+    except PIL.Image.DecompressionBombError as error:
+        return f"would decompress to a huge image: {error}"
+    except Exception as error:  # noqa: BLE001 - whatever PIL raises on damaged bytes means they are not a figure
+        return f"is not a readable image: {error!r}"
+    if not data.endswith(_PNG_END):
+        return "is not a readable image: its PNG end chunk is damaged or followed by other bytes"
+    return None
+
+
+# =============================================================================== 4. what is kept across processes
+
+_STORE_FORMAT = "scifig record store 1"
+
+
+class RecordStore:
+    """A big JSON member's records, parsed once per machine into `archive.store_dir`: each record's JSON,
+    compressed, and an index of where each starts, which list it is in and its place there. The first reader builds
+    it while the others wait on a file lock, so however many parts, DataLoader workers and epochs read the member,
+    it is read and parsed once; each then reads only its own records, in the member's order."""
+
+    def __init__(self, archive, member, label, lists=None):
+        folder = archive.store_dir
+        key = hashlib.sha256(f"{_STORE_FORMAT}|{archive.version(member)}|{lists}".encode()).hexdigest()
+        self._data = os.path.join(folder, f"{key}.records")
+        index = os.path.join(folder, f"{key}.index.npz")
+        if not os.path.exists(index):
+            os.makedirs(folder, exist_ok=True)
+            with filelock.FileLock(index + ".lock"):
+                if not os.path.exists(index):
+                    self._build(archive, member, label, lists, index)
+        with numpy.load(index, allow_pickle=False) as saved:
+            self._offsets, self._outer, self._position = saved["offsets"], saved["outer"], saved["position"]
+
+    def _build(self, archive, member, label, lists, index):
+        offsets, outer, position = array.array("q", [0]), array.array("b"), array.array("q")
+        partial = f"{self._data}.{os.getpid()}.partial"
+        try:
+            with archive.open(member) as stream, io.open(partial, "wb") as out:
+                for in_list, at, record in json_records(stream, label, lists):
+                    blob = zlib.compress(json.dumps(record).encode("ascii"), 1)
+                    out.write(blob)
+                    offsets.append(offsets[-1] + len(blob))
+                    outer.append(in_list)
+                    position.append(at)
+            os.replace(partial, self._data)
+            with io.open(partial, "wb") as out:
+                numpy.savez(out, offsets=numpy.frombuffer(offsets, "int64"), outer=numpy.frombuffer(outer, "int8"),
+                            position=numpy.frombuffer(position, "int64") if position else numpy.empty(0, "int64"))
+            os.replace(partial, index)  # last: its presence says the store is whole
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
+    def read(self, outer, part, parts):
+        """(outer, index, record) of the records in list `outer` (-1: a plain list) whose index % parts == part,
+        in the member's order."""
+        chosen = numpy.nonzero((self._outer == outer) & (self._position % parts == part))[0]
+        with io.open(self._data, "rb") as data:
+            for at in chosen:
+                data.seek(int(self._offsets[at]))
+                blob = data.read(int(self._offsets[at + 1] - self._offsets[at]))
+                yield int(self._outer[at]), int(self._position[at]), json.loads(zlib.decompress(blob))
+
+
+# ================================================================================================== 5. read-ahead
+
+THREADS = 8  # threads reading ahead; each holds one HTTP connection
+
+
+def read_ahead(items, function, depth):
+    """(item, result getter) in order, `function(item)` running `depth` items ahead on THREADS threads."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS)
+    try:
+        window = collections.deque()
+        for item in items:
+            window.append((item, pool.submit(function, item)))
+            if len(window) > depth:
+                ready, future = window.popleft()
+                yield ready, future.result
+        while window:
+            ready, future = window.popleft()
+            yield ready, future.result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
