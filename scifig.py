@@ -68,6 +68,7 @@ from .scifig_io import (
     load_plain_pickle,
     open_archive,
     read_ahead,
+    write_json_atomically,
 )
 
 logger = datasets.logging.get_logger(__name__)
@@ -219,6 +220,7 @@ FEATURES = {
             "review_pdf_url": datasets.Value("string"),
             "categories": datasets.Sequence(_category_feature()),
             "subjects": datasets.Sequence(datasets.Value("string")),
+            "eval_splits": datasets.Sequence(datasets.Value("string")),
             "sections": datasets.Sequence({"title": datasets.Value("string"), "content": datasets.Value("string")}),
             "figures": datasets.Sequence(
                 {
@@ -519,11 +521,12 @@ def pretraining_rows(document, origin):
 
 
 class Article(NamedTuple):
-    """One rawdata article: its id and every folder it is filed in, (category, subject, prefix), its row's home
-    folder first. Category and subject come from the path only."""
+    """One rawdata article: its id, every folder it is filed in, (category, subject, prefix), its row's home
+    folder first (category and subject come from the path only), and the evaluation splits it is in."""
 
     uid: str
     folders: list
+    eval_splits: list
 
 
 _FIGURE_CAPTION = re.compile(r"^\s*(?:Figure|Fig\.?)\s*(\d+)\s*[:.]\s*(.*)$", re.DOTALL)
@@ -582,6 +585,7 @@ def article_rows(article, origin):
         "review_pdf_url": _optional_url(record, "review_pdf_link"),
         "categories": [category for category, _, _ in article.folders],
         "subjects": [subject for _, subject, _ in article.folders],
+        "eval_splits": article.eval_splits,
         "sections": {"title": [_optional_text(s, "section") for s in sections],
                      "content": [_optional_text(s, "content") for s in sections]},
         "figures": figures,
@@ -634,8 +638,12 @@ class SciFigConfig(datasets.BuilderConfig):
         subjects: keep only these subjects (names from TAXONOMY; "Ecology" matches both of its categories).
         categories: keep only these categories.
         base_url: a mirror serving benchmark.zip, pretraindata.zip and rawdata.zip; ignored when data_dir is set.
-        exclude_eval_articles: drop from train splits every article (uid) in the benchmark's validation or test
-            split, read from benchmark.zip's dev and test files (by range: the archive is not downloaded).
+        exclude_eval_articles: drop from the train split every article (uid) of the benchmark's validation or test
+            split (True by default on every config that trains: MMSci files an article under several subjects
+            and picks evaluation articles per subject, so most are train articles too under another). False
+            gives upstream's train as released and warns how many evaluation articles it holds. The articles are
+            read from benchmark.zip's dev and test files (by range), or, where benchmark.zip cannot be had, from
+            the list shipped with scifig (EVAL_ARTICLES_FILE).
         circular: for the multiple-choice configs, each question once per rotation of its options (4 rows,
             ids `<id>-c0` ... `<id>-c3`), for circular evaluation.
         train_shards: how many shards the train split of captioning and chat (8 unless given) and of mcq (one per
@@ -645,7 +653,7 @@ class SciFigConfig(datasets.BuilderConfig):
     """
 
     def __init__(self, *, task=None, settings=None, subjects=None, categories=None, base_url=None,
-                 exclude_eval_articles=False, circular=False, train_shards=None, on_error="raise", http_timeout=60,
+                 exclude_eval_articles=True, circular=False, train_shards=None, on_error="raise", http_timeout=60,
                  **kwargs):
         kwargs.setdefault("version", VERSION)
         super().__init__(**kwargs)
@@ -677,7 +685,8 @@ CONFIGS = [
     SciFigConfig(name="chat", task="chat",
                  description="Multi-turn conversations about a figure's sub-figures (train only), as chat "
                              "messages ready for instruction tuning."),
-    SciFigConfig(name="articles", task="articles",
+    # the whole corpus: evaluation articles are kept, and marked (`eval_splits`)
+    SciFigConfig(name="articles", task="articles", exclude_eval_articles=False,
                  description="The whole raw corpus: one row per article, with its sections, figures and "
                              "references, whatever subjects it is filed under."),
     SciFigConfig(name="pretraining", task="pretraining",
@@ -686,6 +695,7 @@ CONFIGS = [
 ]
 CONFIG_NAMES = [config.name for config in CONFIGS]
 DEFAULT_CONFIG = "mcq"
+_PREDEFINED = {config.name: config for config in CONFIGS}
 
 
 def task_of(config_name):
@@ -722,12 +732,14 @@ def check_split(config_name, split):
 
 class Selection(NamedTuple):
     """What one load keeps and how it cuts it: the mcq settings (in upstream order), where given the subjects and
-    categories, the articles its train splits leave out (exclude_eval_articles), and the train shards asked."""
+    categories, where the evaluation articles are read and whether the train split leaves them out
+    (exclude_eval_articles), and the train shards asked."""
 
     settings: tuple
     subjects: Optional[frozenset]
     categories: Optional[frozenset]
-    excluded: frozenset = frozenset()
+    evaluation: Optional["EvalArticlesSource"] = None
+    exclude: bool = False
     train_shards: Optional[int] = None  # how the train split is cut into shards, where it is one file
 
     @classmethod
@@ -746,14 +758,14 @@ class Selection(NamedTuple):
         return self.subjects is not None or self.categories is not None
 
     def filters(self, split):
-        return self.filtered or bool(self.excluded and split == "train")
+        return self.filtered or (self.exclude and split == "train")
 
     def keeps(self, category, subject):
         return (self.categories is None or category in self.categories) and (
             self.subjects is None or subject in self.subjects)
 
     def keeps_article(self, uid, split):
-        return split != "train" or uid not in self.excluded
+        return split != "train" or not self.exclude or uid not in self.evaluation.read().every
 
 
 def _validated_names(kind, given, valid):
@@ -776,6 +788,12 @@ ARCHIVE_URLS = {
 
 # Hub split name -> the upstream folder inside benchmark.zip.
 SPLIT_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}
+EVAL_SPLITS = ("validation", "test")
+
+# Beside this file: the evaluation articles of upstream's split files (mmsci-data/rawdata/{dev,test}_split_ids.json),
+# with their source and commit, written by `python -m scifig_tools eval-articles`. Where benchmark.zip cannot be
+# had (a data_dir holding only pretraindata.zip or rawdata.zip), exclude_eval_articles reads them from here.
+EVAL_ARTICLES_FILE = "scifig_eval_articles.json"
 
 
 def archive_location(archive, config, dl_manager, download=True):
@@ -1024,11 +1042,12 @@ class ArticleReader:
         placement = self.placement(archive, selection, split)
         home = tuple(shard.member.split("/", 1))
         uids = sorted(uid for uid, folders in placement.items() if folders[0][:2] == home)
+        evaluation = selection.evaluation.read()
         for index, uid in enumerate(uids):
             folders = placement[uid]
             folder = f"{folders[0][2]}{shard.member}/{uid}/"
-            yield Article(uid, folders), Origin(archive, f"{folder}{uid}_data.json", index, f"uid {uid!r}", split,
-                                                folder=folder)
+            origin = Origin(archive, f"{folder}{uid}_data.json", index, f"uid {uid!r}", split, folder=folder)
+            yield Article(uid, folders, evaluation.splits_of(uid)), origin
 
 
 READERS = {
@@ -1039,22 +1058,104 @@ READERS = {
 }
 
 
-@functools.lru_cache(maxsize=8)  # read once per process, whatever the number of configs and splits loaded
-def eval_uids(benchmark):
-    """The articles (uid) of the benchmark's validation and test splits, from the captioning and multiple-choice
-    files of MMSci's dev and test folders: what exclude_eval_articles leaves out of train splits."""
-    files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", READERS[recipe.reader])
-             for split in ("validation", "test") for recipe in RECIPES.values()
+# ---- the evaluation articles: what exclude_eval_articles leaves out of train, and `articles` marks ----
+
+class EvalArticles(NamedTuple):
+    """The articles (uid) of the benchmark's validation and test splits, and where they were read."""
+
+    validation: frozenset
+    test: frozenset
+    source: str
+
+    @property
+    def every(self):
+        return self.validation | self.test
+
+    def splits_of(self, uid):
+        """The evaluation splits an article is in: [], ["validation"], ["test"] or both."""
+        return [split for split in EVAL_SPLITS if uid in getattr(self, split)]
+
+
+class EvalArticlesSource(NamedTuple):
+    """Where a load reads its evaluation articles: benchmark.zip (a Source), or None when it cannot be had, and
+    then the list shipped beside the builder (`shipped`, a path). Read once per process, when first needed."""
+
+    benchmark: Optional["Source"]
+    shipped: str
+
+    def read(self):
+        return eval_articles(self)
+
+
+_EVAL_ARTICLES_FORMAT = "scifig eval articles 1"
+
+
+@functools.lru_cache(maxsize=8)
+def eval_articles(where):
+    """EvalArticles from benchmark.zip's dev and test files (the captioning and multiple-choice ones, read by range
+    and kept in the cache for the next process), or from the shipped list when benchmark.zip cannot be had."""
+    if where.benchmark is None:
+        found = shipped_eval_articles(where.shipped)
+        logger.warning("evaluation articles: benchmark.zip is not among the archives, so they come from %s",
+                       found.source)
+        return found
+    files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", split, READERS[recipe.reader])
+             for split in EVAL_SPLITS for recipe in RECIPES.values()
              if recipe.archive == "benchmark" and split in recipe.splits]
-    archive = benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _ in files))
-    uids = set()
-    for suffix, reader in files:
-        member = find_member(archive, suffix)
+    archive = where.benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in files))
+    members = [(find_member(archive, suffix), split, reader) for suffix, split, reader in files]
+    source = f"{archive.label}: {', '.join(member for member, _, _ in members)}"
+    versions = "|".join(archive.version(member) for member, _, _ in members)
+    kept = None
+    if where.benchmark.cache:
+        key = hashlib.sha256(f"{_EVAL_ARTICLES_FORMAT}|{versions}".encode()).hexdigest()
+        kept = os.path.join(where.benchmark.cache, "eval-articles", f"{key}.json")
+        if os.path.exists(kept):
+            with io.open(kept, encoding="utf-8") as file:
+                saved = json.load(file)
+            logger.info("evaluation articles: from %s (kept in %s)", source, kept)
+            return EvalArticles(frozenset(saved["validation"]), frozenset(saved["test"]), source)
+    uids = {split: set() for split in EVAL_SPLITS}
+    for member, split, reader in members:
         with archive.open(member) as stream:
             for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.lists):
                 if isinstance(record.get("uid"), str):
-                    uids.add(record["uid"])
-    return frozenset(uids)
+                    uids[split].add(record["uid"])
+    if kept:
+        write_json_atomically(kept, {split: sorted(found) for split, found in uids.items()})
+    logger.info("evaluation articles: read from %s", source)
+    return EvalArticles(frozenset(uids["validation"]), frozenset(uids["test"]), source)
+
+
+def released_train_leak(where):
+    """How many evaluation articles upstream's train split holds, in words: those with figures in benchmark.zip's
+    train images (every train article has its figure_0 there), found without reading the train files."""
+    evaluation = where.read()
+    if where.benchmark is None:
+        return (f"keeps every one of the {len(evaluation.every)} validation and test articles of "
+                f"{evaluation.source} that it holds (benchmark.zip is not there to count them)")
+    captioning = RECIPES["captioning"]
+    archive = where.benchmark.open(READERS[captioning.reader].members(captioning, "train", None))
+    listed = find_member(archive, f"{SPLIT_FOLDERS['train']}/{captioning.member}")
+    images = listed[: -len(captioning.member)] + "images/"
+    leaked = sorted(uid for uid in evaluation.every if archive.has_figure(f"{images}{uid}_figure_0.png"))
+    shown = ", ".join(leaked[:5]) + (" ..." if len(leaked) > 5 else "")
+    return (f"holds {len(leaked)} of the {len(evaluation.every)} validation and test articles under other subjects "
+            f"({shown}: they have figures in its train split)")
+
+
+def shipped_eval_articles(path=None):
+    """EvalArticles from the list shipped with scifig (EVAL_ARTICLES_FILE beside this file, unless `path`)."""
+    path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), EVAL_ARTICLES_FILE)
+    try:
+        with io.open(path, encoding="utf-8") as file:
+            shipped = json.load(file)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: without benchmark.zip, exclude_eval_articles reads the "
+                                "evaluation articles from it (pass exclude_eval_articles=False to load "
+                                "upstream's train as released)") from None
+    return EvalArticles(frozenset(shipped["validation"]), frozenset(shipped["test"]),
+                        f"the list shipped with scifig ({shipped['source']} at commit {shipped['commit'][:7]})")
 
 
 # ---- the stages rows pass through, and the error policies ----
@@ -1177,9 +1278,13 @@ class SciFig(datasets.GeneratorBasedBuilder):
             info.download_checksums = {mirror + url.rsplit("/", 1)[1]: checksum
                                        for url, checksum in info.download_checksums.items()
                                        if url in ARCHIVE_URLS.values()}
-        if config.data_dir or self._selection.filtered or config.exclude_eval_articles:
+        if config.data_dir or self._selection.filtered or self._opted_out_of_a_default():
             info.splits, info.download_checksums = None, None
             info.download_size = info.dataset_size = info.size_in_bytes = None
+
+    def _opted_out_of_a_default(self):
+        """Whether exclude_eval_articles differs from the config's default (what recorded sizes describe)."""
+        return bool(self.config.exclude_eval_articles) != _PREDEFINED[self.config.name].exclude_eval_articles
 
     def _info(self):
         recorded = recorded_infos().get(self.config.name) or datasets.DatasetInfo()
@@ -1200,11 +1305,21 @@ class SciFig(datasets.GeneratorBasedBuilder):
         source = Source(recipe.archive, archive_location(recipe.archive, self.config, dl_manager),
                         self.config.http_timeout, self._scifig_cache)
         reader = READERS[recipe.reader]
-        selection = self._selection
-        if self.config.exclude_eval_articles:
-            benchmark = Source("benchmark", archive_location("benchmark", self.config, dl_manager, download=False),
-                               self.config.http_timeout, self._scifig_cache)
-            selection = selection._replace(excluded=eval_uids(benchmark))
+        if recipe.archive == "benchmark":
+            benchmark = source
+        else:
+            try:  # read by range: the archive is not downloaded for its dev and test files
+                benchmark = Source("benchmark", archive_location("benchmark", self.config, dl_manager,
+                                                                 download=False),
+                                   self.config.http_timeout, self._scifig_cache)
+            except FileNotFoundError:  # a data_dir without benchmark.zip: the shipped list stands in
+                benchmark = None
+        shipped = os.path.join(self.base_path or os.path.dirname(os.path.abspath(__file__)), EVAL_ARTICLES_FILE)
+        selection = self._selection._replace(evaluation=EvalArticlesSource(benchmark, shipped),
+                                             exclude=bool(self.config.exclude_eval_articles))
+        if _PREDEFINED[self.config.name].exclude_eval_articles and not self.config.exclude_eval_articles:
+            logger.warning("%s: exclude_eval_articles=False gives upstream's train as released, which %s",
+                           self.config.name, released_train_leak(selection.evaluation))
         # Shards in a fixed order: rows come in the same order however many processes or workers share them.
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={
@@ -1273,7 +1388,7 @@ def builder(name, data_dir=None, cache_dir=None, **config_kwargs):
     Its cache is keyed by the code hash, so an edited builder never reuses a stale prepared dataset.
     """
     return SciFig(config_name=name, data_dir=data_dir, hash=code_hash(), dataset_name="scifig", cache_dir=cache_dir,
-                  **config_kwargs)
+                  base_path=os.path.dirname(os.path.abspath(__file__)), **config_kwargs)
 
 
 def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):

@@ -796,6 +796,21 @@ class RecordStore:
                 yield int(self._outer[at]), int(self._position[at]), json.loads(zlib.decompress(blob))
 
 
+def write_json_atomically(path, value):
+    """Writes JSON for other processes: to a temporary name, then renamed, so no reader sees it half written. A
+    read-only or full cache costs the next process the work again, nothing more."""
+    partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with io.open(partial, "w", encoding="utf-8") as file:
+            json.dump(value, file)
+        os.replace(partial, path)
+    except OSError as error:
+        logger.warning("could not keep %s: %s", path, error)
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 # ================================================================================================== 5. read-ahead
 
 THREADS = 8  # threads reading ahead; each holds one HTTP connection

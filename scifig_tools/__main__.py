@@ -30,6 +30,13 @@ def main(argv=None):
     infos.add_argument("--out", default=None)
     infos.add_argument("--num-proc", type=int, default=None)
 
+    evals = commands.add_parser("eval-articles", help="write the shipped list of evaluation articles from upstream's "
+                                                      "split files")
+    evals.add_argument("folder", help="upstream's mmsci-data/rawdata, holding dev_split_ids.json and "
+                                      "test_split_ids.json")
+    evals.add_argument("--commit", required=True, help="the upstream commit the files are from")
+    evals.add_argument("--out", default=None)
+
     stats = commands.add_parser("stats", help="chart figures and articles per category and subject")
     _add_source(stats)
     stats.add_argument("--out", default=None, help="PNG path (default assets/figures_per_subject.png)")
@@ -62,9 +69,10 @@ def main(argv=None):
     audit.add_argument("--configs", nargs="+", default=None)
     _add_source(audit)
     audit.add_argument("--out", help="folder for audit.json and audit.md")
-    audit.add_argument("--exclude-eval-articles", action="store_true",
-                       help="audit the configs as loaded with exclude_eval_articles=True")
-    audit.add_argument("--strict", action="store_true", help="exit 1 when an evaluation article is in a train split")
+    audit.add_argument("--as-released", action="store_true",
+                       help="audit upstream's train as released (exclude_eval_articles=False), not as loaded")
+    audit.add_argument("--strict", action="store_true",
+                       help="exit 1 when an evaluation article or figure is in a train split")
 
     browse = commands.add_parser("browse", help="write an offline site of a split, or of a model's errors")
     browse.add_argument("config")
@@ -100,6 +108,12 @@ def main(argv=None):
 
         path = infos_tool.write(infos_tool.build(args.data_dir, num_proc=args.num_proc), args.out)
         print(f"wrote {path}")
+    elif args.command == "eval-articles":
+        from scifig_tools import eval_articles
+
+        listed = eval_articles.build(args.folder, args.commit)
+        path = eval_articles.write(listed, args.out)
+        print(f"wrote {path}: {len(listed['validation'])} validation and {len(listed['test'])} test articles")
     elif args.command == "stats":
         from scifig_tools import stats as stats_tool
 
@@ -134,10 +148,11 @@ def main(argv=None):
         from scifig_tools.audit import audit as run_audit
 
         report, markdown_text = run_audit(args.configs, args.data_dir, args.base_url, args.out,
-                                          exclude_eval_articles=args.exclude_eval_articles or None)
+                                          as_released=args.as_released)
         print(markdown_text)
-        if args.strict and report["leaks"]:
-            print(f"--strict: {len(report['leaks'])} evaluation articles are in a train split", file=sys.stderr)
+        if args.strict and (report["leaks"] or report["figure_leaks"]):
+            print(f"--strict: {len(report['leaks'])} evaluation articles and {report['figure_leaks']} evaluation "
+                  "figures are in a train split", file=sys.stderr)
             return 1
     elif args.command == "browse":
         from scifig_tools.browse import browse as run_browse

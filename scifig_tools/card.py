@@ -8,6 +8,8 @@ builder, so the card cannot drift from what the builder yields. The Hub export w
 with a `configs:` section, its Hub id, and nothing that needs a clone of this repository.
 """
 
+import hashlib
+import itertools
 import json
 import string
 import tempfile
@@ -19,7 +21,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 import scifig
 from scifig_tools import dummy_data, paths
 from scifig_tools.answers import ANSWER_INSTRUCTION
-from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
+from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
+from scifig_tools.report import markdown_table
 from scifig_tools.schema import features_of, to_sequence_yaml
 
 TEMPLATE = Path(__file__).resolve().parent / "card.md"
@@ -73,6 +76,8 @@ FIELDS = {
     "review_pdf_url": "The peer-review file's PDF; `None` where MMSci has none (\"URL not found\").",
     "categories": "The category of every folder the article is filed in (aligned with `subjects`).",
     "subjects": "Every subject folder the article is filed in.",
+    "eval_splits": "The benchmark's evaluation splits the article is in: `validation`, `test`, both, or none (`[]`); "
+                   "filter on it to keep evaluation articles out of training, or to study them.",
     "sections": "`title` and `content` of each section, in order.",
     "figures": "Per figure: `number` (1-based, as printed: `figure_id` elsewhere counts from 0), `image` (PNG), "
                "`title` (the caption after \"Figure N:\") and `description` (the legend).",
@@ -147,6 +152,7 @@ def example_rows():
             benchmark_image("validation", captioning["image"]): image,
             benchmark_json("train", "chat"): json.dumps([chat]).encode(),
             benchmark_image("train", chat["image"]): image,
+            **{name: data for name, data in empty_evaluation_files().items() if "/test/" in name},
         })
         for config, split in (("mcq", "validation"), ("captioning", "validation"), ("chat", "train")):
             row = next(iter(scifig.load(config, split=split, streaming=True, data_dir=folder)))
@@ -268,21 +274,88 @@ def card_data(infos, configs=None, export_counts=None):
     return data
 
 
-def contamination_on_the_sample():
-    """The audit's contamination result on the bundled sample, without and with exclude_eval_articles."""
-    from scifig_tools.audit import audit
+def audit_distance():
+    from scifig_tools.audit import PHASH_DISTANCE
 
-    configs, sample = ["pretraining", "chat", "articles"], str(paths.SAMPLE)
-    found = {config: result["contamination"]["article_uids"]
-             for config, result in audit(configs=configs, data_dir=sample)[0]["configs"].items()}
-    excluded = audit(configs=configs, data_dir=sample, exclude_eval_articles=True)[0]["leaks"]
+    return PHASH_DISTANCE
+
+
+def eval_list():
+    """The list of evaluation articles shipped beside the builder, with upstream's counts."""
+    return json.loads(paths.EVAL_ARTICLES.read_text(encoding="utf-8"))
+
+
+def _share(part, whole):
+    return f"{part:,} of {whole:,} ({100 * part / whole:.0f}%)"
+
+
+def split_leak():
+    """The card's first-screen statement of MMSci's split leak, from the shipped list's counts."""
+    listed = eval_list()
+    articles, also = listed["articles"], listed["also_in_train"]
+    test, validation = _share(also["test"], articles["test"]), _share(also["validation"], articles["validation"])
+    return (f"> **Train is clean of evaluation articles by default.** In MMSci's own split files, {test} test "
+            f"articles and {validation} dev (validation) articles are also train articles, filed under another "
+            "subject ([Contamination](#contamination)). scifig's train splits leave every validation and test "
+            "article out (`exclude_eval_articles=True`, the default); `articles` keeps them, marked in `eval_splits`. "
+            "The MMSci paper fine-tuned on upstream's train as released: `exclude_eval_articles=False` gives it.")
+
+
+def overlap_table():
+    listed = eval_list()
+    rows = [[split if split != "validation" else "validation (`dev`)", f"{listed['entries'][split]:,}",
+             f"{listed['articles'][split]:,}", _share(listed["also_in_train"][split], listed["articles"][split])]
+            for split in scifig.EVAL_SPLITS]
+    return (markdown_table(["split", "entries (subject, article)", "articles", "also train articles"], rows)
+            + f"\n\n*Counted on upstream's {listed['source'].split(', ')[1]} at commit {listed['commit'][:7]} (by "
+            f"`python -m scifig_tools eval-articles`, into `scifig_eval_articles.json`); "
+            f"{listed['in_validation_and_test']} articles are in both validation and test; train holds "
+            f"{listed['articles']['train']:,} articles in {listed['entries']['train']:,} entries.*")
+
+
+def released_leak():
+    also = eval_list()["also_in_train"]
+    return (f"{also['test']:,} test and {also['validation']:,} validation articles in train, the counts of "
+            "upstream's split files above")
+
+
+def contamination_on_the_sample():
+    """What the audit finds on the bundled sample, as released and as loaded, and how the perceptual hash fares
+    on the sample's figures: the planted re-encoded figure, and the closest two distinct figures."""
+    from scifig_tools import audit as audit_tool
+
+    configs, sample = ["captioning", "pretraining", "chat", "articles"], str(paths.SAMPLE)
+    released = audit_tool.audit(configs=configs, data_dir=sample, as_released=True)[0]
+    loaded = audit_tool.audit(configs=configs, data_dir=sample)[0]
+    [plant] = dummy_data.planted_figures()
+    [pair] = loaded["configs"]["pretraining"]["contamination"]["figures"]["pairs"]
+    figures = {hashlib.sha256(image["bytes"]).hexdigest(): audit_tool.perceptual_hash(image["bytes"])
+               for row in scifig.load("articles", split="train", streaming=True, data_dir=sample).decode(False)
+               for image in row["figures"]["image"]}
+    distances = [bin(a ^ b).count("1") for a, b in itertools.combinations(figures.values(), 2)]
+    false = sum(distance <= audit_tool.PHASH_DISTANCE for distance in distances)
     planted = ", ".join(f"`{uid}`" for uid in dummy_data.planted_in_pretraining())
-    return ("On the bundled (fictional) sample — which plants one test article, " + planted + ", in a pre-training "
-            "document and files one article under a train subject and a test subject — the audit finds "
-            + "; ".join(f"in `{config}` {', '.join(f'`{uid}`' for uid in uids) or 'none'}"
-                        for config, uids in found.items())
-            + " (`articles` is the raw corpus: it holds every evaluation article). With `exclude_eval_articles=True`"
-            + (" it finds none." if not excluded else f" it still finds {', '.join(excluded)}."))
+    shipped_only = loaded["configs"]["pretraining"]["contamination"]["shipped_list_only"]
+    return ("On the bundled (fictional) sample — which files one article under a train subject and a test subject, "
+            f"plants one test article, {planted}, in a pre-training document, puts `{plant['figure_of']}`'s "
+            f"validation figure, resized and re-encoded as JPEG, into `{plant['into']}`'s pre-training document, and "
+            f"gives one pre-training document the id of a real MMSci test article, "
+            f"{', '.join(f'`{uid}`' for uid in shipped_only)} — the audit of train as released finds the evaluation "
+            f"articles {', '.join(f'`{uid}`' for uid in released['leaks'])} and "
+            f"{_count(released['figure_leaks'], 'evaluation figure match', 'evaluation figure matches')}; as loaded "
+            "by default, "
+            + (f"evaluation articles {', '.join(released['leaks'])}" if loaded["leaks"] else "no evaluation article")
+            + f" and {_count(loaded['figure_leaks'], 'figure match', 'figure matches')}: the re-encoded figure, "
+            f"{pair['distance']} bits from its original, under another article id; and it names "
+            f"{', '.join(f'`{uid}`' for uid in shipped_only)} as an article only the shipped list calls an evaluation "
+            f"article (with `benchmark.zip` absent, the list leaves it out). Among the sample's "
+            f"{len(figures)} distinct figures, the closest two differ by {min(distances)} bits: "
+            f"{_count(false, 'false match', 'false matches')} of {len(distances)} pairs at the "
+            f"{audit_tool.PHASH_DISTANCE}-bit threshold.")
+
+
+def _count(n, noun, plural=None):
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def links(repo_id=None, export=False):
@@ -429,6 +502,13 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         sample="" if export else sample_section(samples or sample_counts()),
         checksums=checksums(infos),
         contamination=contamination if contamination is not None else contamination_on_the_sample(),
+        split_leak=split_leak(),
+        overlap_table=overlap_table(),
+        eval_list_source=f"{eval_list()['source']} at commit {eval_list()['commit'][:7]}",
+        phash_distance=audit_distance(),
+        test_entries=f"{eval_list()['entries']['test']:,}",
+        test_articles=f"{eval_list()['articles']['test']:,}",
+        released_leak=released_leak(),
         citation=scifig.CITATION.strip(),
         fuzz_summary=fuzz_result(),
         more=more(export),

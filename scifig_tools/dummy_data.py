@@ -109,11 +109,16 @@ def _content(article):
     return f"{article['title']}\n{article['abstract']}\n{sections}"
 
 
+def in_the_benchmark(article):
+    """Whether an article is in benchmark.zip and rawdata.zip (the one planted in pre-training only is not)."""
+    return not article.get("only_in_pretraining")
+
+
 def benchmark_records(articles):
     """{member path inside benchmark.zip: JSON-ready records} and {member path: image bytes}."""
     members, images = {}, {}
     for split in scifig.SPLITS:
-        in_split = [a for a in articles if a["split"] == split]
+        in_split = [a for a in articles if a["split"] == split and in_the_benchmark(a)]
         captioning, settings, chat = [], [[], [], []], []
         for position, article in enumerate(in_split):
             uid, figures = article["uid"], article["figures"]
@@ -156,8 +161,16 @@ def _sentences(text):
     return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if s]  # "Fig. 2" does not end a sentence
 
 
-def pretraining_document(article):
-    """One mmc4-style document: sentences in reading order, figures matched to the sentence citing them."""
+def _planted_figure(plant):
+    """A benchmark figure as it would reappear in another article's pre-training document: smaller, re-encoded as a
+    JPEG, so that only a perceptual hash finds it."""
+    image = figure_image(plant["figure_of"], plant["figure"])
+    return encode(image.resize((image.width * 3 // 4, image.height * 3 // 4)), "JPEG")
+
+
+def pretraining_document(article, planted=()):
+    """One mmc4-style document: sentences in reading order, figures matched to the sentence citing them; `planted`
+    figures (see _planted_figure) are matched to the last sentence."""
     uid = article["uid"]
     texts = [article["title"]] + _sentences(article["abstract"])
     for section in article["sections"]:
@@ -178,6 +191,16 @@ def pretraining_document(article):
             "matched_text_index": matched,
             "matched_sim": 0.31,
         })
+    for plant in planted:
+        number = len(image_info) + 1
+        image_info.append({
+            "face_detections": None, "index": number, "image_name": f"{uid}_{number}.png",
+            "local_path": f"images/{uid}_{number}.png",
+            "raw_url": f"https://www.nature.com/articles/{uid}/figures/{number}",
+            "caption": f"Figure reused from {plant['figure_of']}.",
+            "image_base64": base64.b64encode(_planted_figure(plant)).decode("ascii"),
+            "matched_text_index": len(texts) - 1, "matched_sim": 0.27,
+        })
     similarity = [[1.0 if info["matched_text_index"] == t else 0.0 for t in range(len(texts))] for info in image_info]
     return {
         "text_list": texts,
@@ -193,12 +216,18 @@ def planted_in_pretraining(source=SOURCE):
     return json.loads(Path(source).read_text(encoding="utf-8"))["planted_in_pretraining"]
 
 
+def planted_figures(source=SOURCE):
+    """[{figure_of, figure, into}]: benchmark figures the sample re-encodes into other articles' documents."""
+    return json.loads(Path(source).read_text(encoding="utf-8"))["planted_figures"]
+
+
 def pretraining_shards(articles, source=SOURCE):
     """{member path inside pretraindata.zip: list of documents}: shards of three under shards/all/. Documents
     come from train filings, as MMSci builds them, and from the planted evaluation articles."""
     planted = set(planted_in_pretraining(source))
-    documents = [pretraining_document(article) for article in articles
-                 if article["split"] == "train" or article["uid"] in planted]
+    figures = planted_figures(source)
+    documents = [pretraining_document(article, [plant for plant in figures if plant["into"] == article["uid"]])
+                 for article in articles if article["split"] == "train" or article["uid"] in planted]
     return {
         layout.pretraining_shard(n): documents[start:start + _SHARD_SIZE]
         for n, start in enumerate(range(0, len(documents), _SHARD_SIZE))
@@ -208,7 +237,7 @@ def pretraining_shards(articles, source=SOURCE):
 def rawdata_members(articles):
     """{member path inside rawdata.zip: bytes}: rawdata/<Category>/<Subject>/<uid>/ for every filing."""
     members = {}
-    for article in articles:
+    for article in filter(in_the_benchmark, articles):
         uid = article["uid"]
         number = int(uid[-2:])
         folder = layout.rawdata_folder(article["category"], article["subject"], uid)

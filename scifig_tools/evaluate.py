@@ -184,17 +184,37 @@ def score_mcq(rows, predictions):
         values = sorted({label(row) for row, _ in judged})
         groups[key] = {value: _accuracy([ok for row, ok in judged if label(row) == value]) for value in values}
     scorable = sum(1 for row in rows if row["answer"] != -1)
+    settings = [result["accuracy"] for result in groups["setting"].values()]
     return {
         "task": "multiple-choice",
         "rows": len(rows),
+        "distinct_figures": len({row["figure_id"] for row in rows}),
         "coverage": _coverage(rows, missing),
         "unscorable": unscorable,
         "unparsed": {"count": len(unparsed), "examples": unparsed[:_EXAMPLES]},
+        # MMSci counts every entry: a question filed under two subjects counts twice (upstream's headline)
         "overall": _accuracy([ok for _, ok in judged]),
+        # each distinct question (figure, setting, prompt) once, as first asked
+        "distinct_questions": _accuracy(list(_first_asked(judged).values())),
+        # VLMEvalKit's "Overall" for MMSci: the mean of the per-setting accuracies
+        "mean_over_settings": sum(settings) / len(settings) if settings else None,
         # missing predictions counted wrong: what a model that skips questions really scores
         "accuracy_over_all_scorable": (sum(ok for _, ok in judged) / scorable) if scorable else None,
         **{f"by_{key}": value for key, value in groups.items()},
     }
+
+
+def question_key(row):
+    """What makes two rows the same question: the figure, the setting and the prompt (MMSci asks a question once per
+    subject its article is filed under)."""
+    return row["figure_id"], row["setting"], row["prompt"]
+
+
+def _first_asked(judged):
+    first = {}
+    for row, ok in judged:
+        first.setdefault(question_key(row), ok)
+    return first
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -269,6 +289,7 @@ def score_captioning(rows, predictions):
     return {
         "task": "captioning",
         "rows": len(rows),
+        "distinct_figures": len({row["figure_id"] for row in rows}),
         "coverage": _coverage(rows, missing),
         "unscorable": unscorable,
         "overall": caption_metrics([t for _, t in pairs], [r["caption"] for r, _ in pairs]),
@@ -283,18 +304,27 @@ def _pct(value):
 def markdown(metrics, title):
     lines = [f"## {title}", ""]
     coverage = metrics["coverage"]
-    lines.append(f"Coverage: {coverage['predicted']}/{metrics['rows']} rows predicted; "
+    lines.append(f"Coverage: {coverage['predicted']}/{metrics['rows']} rows predicted "
+                 f"({metrics['distinct_figures']} distinct figures); "
                  f"{metrics['unscorable']} unscorable (reference withheld).")
     if metrics["task"] == "multiple-choice":
         lines.append(f"Unparsed answers (counted wrong): {metrics['unparsed']['count']}.")
         lines.append("")
-        table = [["overall", "", metrics["overall"]["n"], _pct(metrics["overall"]["accuracy"]),
-                  "–".join(_pct(v) for v in metrics["overall"]["ci95"])]]
+        distinct = metrics["distinct_questions"]
+        table = [["overall (every entry, as MMSci counts)", "", metrics["overall"]["n"],
+                  _pct(metrics["overall"]["accuracy"]), "–".join(_pct(v) for v in metrics["overall"]["ci95"])],
+                 ["overall, distinct questions", "", distinct["n"], _pct(distinct["accuracy"]),
+                  "–".join(_pct(v) for v in distinct["ci95"])],
+                 ["overall, mean over settings (VLMEvalKit's Overall)", "", "", _pct(metrics["mean_over_settings"]),
+                  ""]]
         for key in ("setting", "category", "subject"):
             for value, result in metrics[f"by_{key}"].items():
                 table.append([key, value, result["n"], _pct(result["accuracy"]),
                               "–".join(_pct(v) for v in result["ci95"])])
         lines.append(markdown_table(["group", "value", "n", "accuracy %", "95% CI"], table))
+        lines += ["", "A question MMSci files under two subjects (an article under both \"Ecology\" entries, say) is "
+                      "asked twice: it counts once in each subject's row, twice overall, and once among distinct "
+                      "questions (its first entry)."]
         if "circular" in metrics:
             found = metrics["circular"]
             lines += ["", f"Circular evaluation over {found['questions']} questions ({found['partly_predicted']} "

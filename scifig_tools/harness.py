@@ -69,7 +69,8 @@ def lmms_eval_tasks(out_dir, dataset, split="validation"):
     (out_dir / f"{TASK_MODULE}.py").write_text(
         "# Written by `python -m scifig_tools harness lmms-eval`: the task functions live in scifig_tools.\n"
         "from scifig_tools.lmms_tasks import *  # noqa: F401,F403\n", encoding="utf-8")
-    scored = [_metric("accuracy"), _metric("unparsed", False), _metric("by_category"), _metric("by_subject")]
+    scored = [_metric("accuracy"), _metric("distinct_accuracy"), _metric("unparsed", False), _metric("by_category"),
+              _metric("by_subject")]
     circular = [_metric("circular_accuracy"), _metric("vanilla_accuracy"), _metric("accuracy"),
                 _metric("unparsed", False)]
     files = {}

@@ -21,6 +21,13 @@ def benchmark_json(split, task):
     return f"benchmark/{scifig.SPLIT_FOLDERS[split]}/{scifig.RECIPES[task].member}"
 
 
+def empty_evaluation_files():
+    """{member: bytes} of empty validation and test files: what a train-only benchmark.zip needs to be read with
+    exclude_eval_articles (the default), which reads the evaluation articles from them."""
+    return {benchmark_json(split, task): b"[[], [], []]" if task == "mcq" else b"[]"
+            for split in ("validation", "test") for task in ("captioning", "mcq")}
+
+
 def benchmark_image(split, name):
     return f"benchmark/{scifig.SPLIT_FOLDERS[split]}/images/{name}"
 

@@ -71,14 +71,15 @@ def circular_docs(dataset):
 def _scored(doc, results, metrics, circular=False):
     """One item per reply, handed to each of the task's metrics (lmms-eval matches group metrics by substring,
     so a task reports exactly the metrics it lists): the row as evaluate scores it, the reply, and which scorer."""
-    item = (("id", doc["id"]), ("options", tuple(doc["options"])), ("answer", doc["answer"]),
+    item = (("id", doc["id"]), ("figure_id", doc["figure_id"]), ("prompt", doc["prompt"]),
+            ("options", tuple(doc["options"])), ("answer", doc["answer"]),
             ("setting", scifig.SETTINGS[doc["setting"]]), ("category", scifig.category_name(doc["category"])),
             ("subject", doc["subject"]), ("reply", results[0]), ("circular", circular))
     return {name: item for name in metrics}
 
 
 def process_results(doc, results):
-    return _scored(doc, results, ("accuracy", "unparsed", "by_category", "by_subject"))
+    return _scored(doc, results, ("accuracy", "distinct_accuracy", "unparsed", "by_category", "by_subject"))
 
 
 def circular_process_results(doc, results):
@@ -103,6 +104,12 @@ def _value(result):
 
 def accuracy(items):
     return _value(_score(items)["overall"])
+
+
+def distinct_accuracy(items):
+    """Accuracy over distinct questions: a question MMSci asks under two subjects counts once (`accuracy` counts
+    every entry, as MMSci does)."""
+    return _value(_score(items)["distinct_questions"])
 
 
 def unparsed(items):

@@ -17,6 +17,7 @@ REPOSITORY = _CARRIED if INSTALLED else _CLONE  # the sample, the chart, docs/, 
 SAMPLE = REPOSITORY / "dummy_data"
 # The recorded infos the builder applies: beside the builder, in a clone and in the wheel alike.
 INFOS = Path(scifig.__file__).resolve().parent / "dataset_infos.json"
+EVAL_ARTICLES = Path(scifig.__file__).resolve().parent / scifig.EVAL_ARTICLES_FILE
 
 
 def output(relative=""):

@@ -14,10 +14,12 @@ import datasets  # noqa: E402
 import pytest  # noqa: E402
 
 from scifig_tools import dummy_data  # noqa: E402
+from scifig_tools.layout import benchmark_json  # noqa: E402
 from scifig_tools.serve import RangeServer  # noqa: E402
 
 DUMMY = ROOT / "dummy_data"
-BUILDER_FILES = ("scifig.py", "scifig_io.py")  # the builder and its sibling, which datasets 3.6 copies with it
+# What the builder is, and the list it reads beside itself.
+BUILDER_FILES = ("scifig.py", "scifig_io.py", "scifig_eval_articles.json")
 SCRIPTS_RUN = int(datasets.__version__.split(".")[0]) < 4
 
 
@@ -26,8 +28,15 @@ def upstream():
     """The upstream records the dummy archives were built from: what the builder must turn into rows."""
     articles = dummy_data.load_articles()
     records, images = dummy_data.benchmark_records(articles)
+    evaluation = {record["uid"] for split in ("validation", "test")
+                  for name in (benchmark_json(split, "captioning"), benchmark_json(split, "mcq"))
+                  for record in _flat(records[name])}
     return {"records": records, "images": images, "shards": dummy_data.pretraining_shards(articles),
-            "articles": articles}
+            "articles": articles, "evaluation": evaluation}
+
+
+def _flat(records):
+    return [record for item in records for record in (item if isinstance(item, list) else [item])]
 
 
 @pytest.fixture

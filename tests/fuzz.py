@@ -482,6 +482,29 @@ def _figure(zf, names, name):
         raise _Damaged(f"figure {name} does not decode")
 
 
+def _evaluation_uids(zf):
+    """The articles of the benchmark's validation and test files, which a train split (clean by default) leaves
+    out; damaged where the builder cannot read them."""
+    names, uids = set(zf.namelist()), set()
+    for split in scifig.EVAL_SPLITS:
+        for task in ("captioning", "mcq"):
+            member = _find(names, f"{scifig.SPLIT_FOLDERS[split]}/{scifig.RECIPES[task].member}")
+            if member is None:
+                raise _Damaged(f"the {split} {task} file, read for the evaluation articles, is missing")
+            try:
+                data = json.loads(_read(zf, member).decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError) as error:
+                raise _Damaged(f"{member} is not JSON: {error}") from None
+            if not isinstance(data, list) or (task == "mcq" and (
+                    len(data) != len(scifig.SETTINGS) or not all(isinstance(part, list) for part in data))):
+                raise _Damaged(f"{member} is not shaped as the builder reads it")
+            records = [record for part in data for record in part] if task == "mcq" else data
+            if not all(isinstance(record, dict) for record in records):
+                raise _Damaged(f"{member}: an item is not an object")
+            uids.update(record["uid"] for record in records if isinstance(record.get("uid"), str))
+    return uids
+
+
 def _benchmark(zf, config, split):
     recipe = scifig.RECIPES[scifig.task_of(config)]
     names = set(zf.namelist())
@@ -506,6 +529,9 @@ def _benchmark(zf, config, split):
         every = records = data
     if not all(isinstance(item, dict) for item in every):
         raise _Damaged("an item is not an object")
+    if split == "train":  # the evaluation articles are left out, unread
+        evaluation = _evaluation_uids(zf)
+        records = [item for item in records if item.get("uid") not in evaluation]
     rows = 0
     for item in records:
         figures = item["images"] if isinstance(item.get("images"), list) else [item]
@@ -522,6 +548,8 @@ class _Plain(pickle.Unpickler):
 
 
 def _pretraining(zf):
+    with zipfile.ZipFile(DUMMY / "benchmark.zip") as benchmark:  # intact: only pretraindata.zip is damaged here
+        evaluation = _evaluation_uids(benchmark)
     names = set(zf.namelist())
     shards = re.compile(r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$")
     pickles = sorted(name for name in names if shards.search(name) and name.endswith(".pkl"))
@@ -541,6 +569,9 @@ def _pretraining(zf):
         count_name = name[:-len(".pkl")] + ".count"
         if count_name in names and _read(zf, count_name).decode("ascii", "replace").strip() != str(len(documents)):
             raise _Damaged(f"{count_name} disagrees")
+        documents = [document for document in documents if not (
+            isinstance(document, dict) and isinstance(document.get("url"), str)
+            and document["url"].rstrip("/").rsplit("/", 1)[-1] in evaluation)]
         rows += len(documents)
         for document in documents:
             infos = document.get("image_info") if isinstance(document, dict) else None

@@ -12,20 +12,27 @@ from scifig_tools.layout import benchmark_json
 from conftest import DUMMY
 from rows import rows_of
 
-# Rows per split of the bundled sample (dummy_data/source/articles.json: 8 articles, 10 filings): 12 train figures
-# with captions, one figure per validation/test article, one question per setting and article, one conversation
-# per multi-panel train figure, one pre-training document per train filing and one planted test article, one row
-# per distinct article.
+# Rows per split of the bundled sample (dummy_data/source/articles.json: 9 articles, 11 filings), as loaded by
+# default: train leaves out every validation and test article (exclude_eval_articles=True), here ncomms90003, filed
+# under a train subject and a test one. 8 train figures with captions, one figure per validation/test article, one
+# question per setting and article, one conversation per multi-panel train figure, one pre-training document per
+# train article (the planted test article ncomms90007 and ncomms90003 left out; ncomms8779, a real MMSci test
+# article planted on fictional text, is not an evaluation article of the sample's benchmark.zip), one row per
+# distinct article of the corpus, evaluation articles included.
 SPLIT_SIZES = {
-    "captioning": {"train": 12, "validation": 4, "test": 3},
-    "mcq": {"train": 9, "validation": 12, "test": 9},
-    "mcq_fig2cap": {"train": 3, "validation": 4, "test": 3},
-    "mcq_subfig2cap": {"train": 3, "validation": 4, "test": 3},
-    "mcq_subcap2fig": {"train": 3, "validation": 4, "test": 3},
-    "chat": {"train": 12},
-    "pretraining": {"train": 4},
+    "captioning": {"train": 8, "validation": 4, "test": 3},
+    "mcq": {"train": 6, "validation": 12, "test": 9},
+    "mcq_fig2cap": {"train": 2, "validation": 4, "test": 3},
+    "mcq_subfig2cap": {"train": 2, "validation": 4, "test": 3},
+    "mcq_subcap2fig": {"train": 2, "validation": 4, "test": 3},
+    "chat": {"train": 8},
+    "pretraining": {"train": 3},
     "articles": {"train": 8},
 }
+# Train as upstream released it (exclude_eval_articles=False): ncomms90003's train filing, and in pre-training the
+# planted test article ncomms90007, come back.
+RELEASED_TRAIN = {"captioning": 12, "mcq": 9, "mcq_fig2cap": 3, "mcq_subfig2cap": 3, "mcq_subcap2fig": 3, "chat": 12,
+                  "pretraining": 5, "articles": 8}
 ALL_CONFIGS = ["captioning", "mcq", "mcq_fig2cap", "mcq_subfig2cap", "mcq_subcap2fig", "pretraining"]
 
 
@@ -47,6 +54,12 @@ def test_features_splits_and_counts(prepared, config):
         assert rows.features == scifig.FEATURES[scifig.task_of(config)]
         assert list(rows.features)[0] == "id"
         assert len(set(rows["id"])) == len(rows)
+
+
+@pytest.mark.parametrize("config", sorted(RELEASED_TRAIN))
+def test_train_as_released_keeps_the_evaluation_articles(config):
+    stream = scifig.load(config, split="train", streaming=True, data_dir=str(DUMMY), exclude_eval_articles=False)
+    assert sum(1 for _ in stream.select_columns(["id"])) == RELEASED_TRAIN[config]
 
 
 @pytest.mark.parametrize("config", ["chat", "articles"])
@@ -125,7 +138,8 @@ def test_figure_index_ten_and_image_sizes(prepared):
 def test_captioning_flattens_train_and_withholds_missing_captions(prepared, upstream):
     train = prepared["captioning"]["train"]
     articles = upstream["records"][benchmark_json("train", "captioning")]
-    expected = {(a["uid"], f["image"][:-4], f["caption"]) for a in articles for f in a["images"]}
+    expected = {(a["uid"], f["image"][:-4], f["caption"]) for a in articles for f in a["images"]
+                if a["uid"] not in upstream["evaluation"]}
     assert set(zip(train["uid"], train["figure_id"], train["caption"])) == expected
     test = prepared["captioning"]["test"]
     assert sum(caption is None for caption in test["caption"]) == 1
@@ -141,7 +155,8 @@ def test_article_filed_under_two_subjects_gives_two_rows_with_distinct_ids(prepa
 
 
 def test_pretraining_interleaves_images_before_their_sentence(prepared, upstream):
-    documents = [d for shard in sorted(upstream["shards"]) for d in upstream["shards"][shard]]
+    documents = [d for shard in sorted(upstream["shards"]) for d in upstream["shards"][shard]
+                 if d["url"].rsplit("/", 1)[1] not in upstream["evaluation"]]
     rows = list(prepared["pretraining"]["train"])
     assert [r["url"] for r in rows] == [d["url"] for d in documents]
     for row, document in zip(rows, documents):
@@ -178,8 +193,13 @@ def test_filters(kwargs, expected, prepared, tmp_path):
 
 
 def test_filters_apply_to_pretraining_streams():
-    stream = scifig.load("pretraining", split="train", streaming=True, data_dir=str(DUMMY), subjects=["Oncology"])
-    assert [row["uid"] for row in stream] == ["ncomms90007"]
+    stream = scifig.load("pretraining", split="train", streaming=True, data_dir=str(DUMMY), subjects=["Physics"])
+    assert [row["uid"] for row in stream] == ["ncomms8779"]
+    # the planted test article, filed under Oncology, is there only as released
+    for exclude, expected in ((True, []), (False, ["ncomms90007"])):
+        stream = scifig.load("pretraining", split="train", streaming=True, data_dir=str(DUMMY), subjects=["Oncology"],
+                             exclude_eval_articles=exclude)
+        assert [row["uid"] for row in stream] == expected
 
 
 @pytest.mark.parametrize("kwargs,named,valid", [

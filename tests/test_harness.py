@@ -98,6 +98,7 @@ def test_lmms_eval_scores_each_task_as_scifig_evaluate_does(lmms_results, export
     ours = ev.score_mcq(rows, _predictions(rows))
     theirs = lmms_results[f"scifig_{config}"]
     assert theirs["accuracy,none"] == ours["overall"]["accuracy"]
+    assert theirs["distinct_accuracy,none"] == ours["distinct_questions"]["accuracy"]
     assert theirs["unparsed,none"] == ours["unparsed"]["count"]
     assert theirs["by_category,none"] == {name: result["accuracy"] for name, result in ours["by_category"].items()}
     assert theirs["by_subject,none"] == {name: result["accuracy"] for name, result in ours["by_subject"].items()}

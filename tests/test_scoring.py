@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import scifig
+from scifig_tools import audit as audit_tool
 from scifig_tools import dummy_data
 from scifig_tools import evaluate as ev
 from scifig_tools.audit import audit
@@ -25,7 +26,18 @@ OPTIONS = ["Concentration spectra.", "Temperature spectra.", "UV/Vis absorption.
 
 def _mcq_rows():
     base = {"options": OPTIONS, "setting": "fig2cap", "category": "Physical sciences", "subject": "Physics"}
-    return [dict(base, id=f"r{i}", answer=answer) for i, answer in enumerate([0, 1, 2, 3, -1, 0], 1)]
+    return [dict(base, id=f"r{i}", figure_id=f"ncomms{i}_figure_0", prompt=f"Q{i}?", answer=answer)
+            for i, answer in enumerate([0, 1, 2, 3, -1, 0], 1)]
+
+
+def test_a_question_asked_under_two_subjects_counts_once_among_distinct_questions():
+    rows = _mcq_rows()[:4]
+    rows.append(dict(rows[0], id="r1-again", subject="Chemistry"))  # the same figure, setting and prompt
+    metrics = ev.score_mcq(rows, {"r1": "A", "r1-again": "A", "r2": "C", "r3": "C", "r4": "C"})
+    assert (metrics["overall"]["n"], metrics["overall"]["correct"]) == (5, 3)  # every entry, as MMSci counts
+    assert (metrics["distinct_questions"]["n"], metrics["distinct_questions"]["correct"]) == (4, 2)
+    assert metrics["distinct_figures"] == 4
+    assert metrics["by_subject"]["Chemistry"]["n"] == 1 and metrics["by_subject"]["Physics"]["n"] == 4
 
 
 def test_mcq_accuracy_coverage_unparsed_and_wilson_interval():
@@ -108,7 +120,7 @@ def test_evaluate_on_the_sample_writes_every_output(tmp_path, upstream):
     answers = [r["answer"] for s in upstream["records"][benchmark_json("validation", "mcq")] for r in s]
     assert metrics["overall"]["accuracy"] == pytest.approx(answers.count("A") / len(answers))
     assert json.loads((out / "metrics.json").read_text())["overall"] == metrics["overall"]
-    assert "| overall |" in (out / "metrics.md").read_text()
+    assert "| overall (every entry, as MMSci counts) |" in (out / "metrics.md").read_text()
     with Image.open(out / "by_category.png") as chart:
         assert chart.format == "PNG"
     assert (out / "predictions-first-option.jsonl").read_text().count("\n") == len(answers)
@@ -134,12 +146,13 @@ def test_captioning_evaluation_end_to_end(tmp_path):
 
 
 def test_audit_finds_the_article_filed_in_train_and_test(upstream):
-    report, text = audit(configs=["captioning", "mcq"], data_dir=str(DUMMY))
+    report, text = audit(configs=["captioning", "mcq"], data_dir=str(DUMMY), as_released=True)
     assert report["leaks"] == ["ncomms90003"]
     captioning = report["configs"]["captioning"]
     assert captioning["overlap"]["train/test"]["articles"] == 1
     assert captioning["overlap"]["train/test"]["identical_images"] >= 1  # the same figure files on both sides
     assert captioning["overlap"]["train/validation"]["articles"] == 0
+    assert captioning["train_figures"]["matches"] >= 1 and captioning["train_figures"]["other_article"] == 0
     assert all(not ids for ids in captioning["duplicate_ids"].values())
     mcq = report["configs"]["mcq"]
     validation = [r["answer"] for s in upstream["records"][benchmark_json("validation", "mcq")] for r in s]
@@ -147,6 +160,19 @@ def test_audit_finds_the_article_filed_in_train_and_test(upstream):
     assert mcq["answers"]["test"]["withheld"] == mcq["rows"]["test"]
     assert mcq["baselines"]["validation"]["first-option"]["correct"] == validation.count("A")
     assert "ncomms90003" in text
+    # loaded by default, train holds none of it
+    clean, _ = audit(configs=["captioning", "mcq"], data_dir=str(DUMMY))
+    assert clean["leaks"] == [] and clean["figure_leaks"] == 0
+
+
+def test_audit_counts_questions_and_figures_asked_more_than_once():
+    """ncomms90005 is filed under both "Ecology" entries: its validation figure and questions are asked twice."""
+    report, _ = audit(configs=["captioning", "mcq"], data_dir=str(DUMMY))
+    figures = report["configs"]["captioning"]["repeats"]["validation"]
+    assert (figures["rows"], figures["distinct"], figures["asked_more_than_once"]) == (4, 3, 1)
+    assert all(row_id.startswith("ncomms90005_figure_") for row_id in figures["ids"][0])
+    questions = report["configs"]["mcq"]["repeats"]["validation"]
+    assert (questions["rows"], questions["distinct"], questions["asked_more_than_once"]) == (12, 9, 3)
 
 
 def _evaluation_uids(upstream):
@@ -154,41 +180,77 @@ def _evaluation_uids(upstream):
 
 
 def test_audit_finds_the_evaluation_articles_in_the_training_sources(upstream):
-    report, text = audit(configs=["pretraining", "chat", "articles"], data_dir=str(DUMMY))
+    report, text = audit(configs=["pretraining", "chat", "articles"], data_dir=str(DUMMY), as_released=True)
     planted = dummy_data.planted_in_pretraining()
     assert planted == ["ncomms90007"]
     # the planted test article, and the article filed under a train subject and a test subject
-    assert report["configs"]["pretraining"]["contamination"]["article_uids"] == ["ncomms90003", *planted]
+    pretraining = report["configs"]["pretraining"]["contamination"]
+    assert pretraining["article_uids"] == ["ncomms90003", *planted]
     assert report["configs"]["chat"]["contamination"]["article_uids"] == ["ncomms90003"]
     assert report["configs"]["chat"]["contamination"]["identical_images"] > 0  # the same figure files
-    # the raw corpus holds every article, evaluation ones included
-    assert report["configs"]["articles"]["contamination"]["article_uids"] == sorted(_evaluation_uids(upstream))
+    # the raw corpus holds every article, evaluation ones included, marked: not a leak
+    assert report["configs"]["articles"]["contamination"]["marked"] == len(_evaluation_uids(upstream))
+    assert report["leaks"] == ["ncomms90003", "ncomms90007"]
     assert "ncomms90007" in text
+
+
+def test_audit_finds_a_benchmark_figure_re_encoded_in_another_articles_document():
+    """The sample re-encodes ncomms90004's validation figure, 3/4 size, as a JPEG inside ncomms90001's pre-training
+    document: no byte matches, the perceptual hash does; loaded by default it is still there (another article)."""
+    [plant] = dummy_data.planted_figures()
+    report, text = audit(configs=["pretraining"], data_dir=str(DUMMY))
+    found = report["configs"]["pretraining"]["contamination"]
+    assert found["article_uids"] == [] and found["identical_images"] == 0
+    [pair] = found["figures"]["pairs"]
+    assert (pair["eval_uid"], pair["train_uid"], pair["identical"]) == (plant["figure_of"], plant["into"], False)
+    assert pair["eval_id"].startswith(f"{plant['figure_of']}_figure_{plant['figure']}-")
+    assert 0 < pair["distance"] <= audit_tool.PHASH_DISTANCE and report["figure_leaks"] == 1
+
+
+def test_audit_reports_where_benchmark_and_the_shipped_list_disagree(tmp_path):
+    report, text = audit(configs=["pretraining"], data_dir=str(DUMMY))
+    sources = report["eval_articles"]
+    assert sources["benchmark"] and sources["splits"]["test"]["benchmark"] == 3
+    assert sources["splits"]["test"]["shipped"] == len(scifig.shipped_eval_articles().test)
+    # the sample's fictional evaluation articles are not upstream's; ncomms8779, a real test article planted in
+    # pre-training, is kept (benchmark.zip's files win) and named
+    assert report["configs"]["pretraining"]["contamination"]["shipped_list_only"] == ["ncomms8779"]
+    assert "ncomms8779" in text
+    # without benchmark.zip the shipped list stands in, and the document is left out
+    (tmp_path / "only").mkdir()
+    shutil.copy(DUMMY / "pretraindata.zip", tmp_path / "only")
+    alone, _ = audit(configs=["pretraining"], data_dir=str(tmp_path / "only"))
+    assert alone["eval_articles"]["benchmark"] is False
+    assert alone["leaks"] == [] and alone["configs"]["pretraining"]["rows"]["train"] == 4
 
 
 def test_exclude_eval_articles_leaves_no_evaluation_article_in_train(upstream):
     evaluation = _evaluation_uids(upstream)
-    for config in ("pretraining", "chat", "articles", "captioning"):
-        kept = {row["uid"] for row in scifig.load(config, split="train", streaming=True, data_dir=str(DUMMY),
-                                                  exclude_eval_articles=True).select_columns(["uid"])}
-        everything = {row["uid"] for row in scifig.load(config, split="train", streaming=True,
-                                                        data_dir=str(DUMMY)).select_columns(["uid"])}
-        assert kept == everything - evaluation and kept, config
-    report, _ = audit(configs=["pretraining", "articles"], data_dir=str(DUMMY), exclude_eval_articles=True)
+    for config in ("pretraining", "chat", "captioning", "mcq"):
+        kept = {row["uid"] for row in scifig.load(config, split="train", streaming=True, data_dir=str(DUMMY))
+                .select_columns(["uid"])}
+        released = {row["uid"] for row in scifig.load(config, split="train", streaming=True, data_dir=str(DUMMY),
+                                                      exclude_eval_articles=False).select_columns(["uid"])}
+        assert kept == released - evaluation and kept and released & evaluation, config
+    report, _ = audit(configs=["pretraining", "articles", "chat"], data_dir=str(DUMMY))
     assert report["leaks"] == []
 
 
-def test_audit_strict_fails_on_overlap_and_passes_once_excluded(tmp_path):
-    command = [sys.executable, "-m", "scifig_tools", "audit", "--configs", "mcq", "pretraining",
-               "--data-dir", str(DUMMY), "--out", str(tmp_path)]
-    loose = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    strict = subprocess.run(command + ["--strict"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    excluded = subprocess.run(command + ["--strict", "--exclude-eval-articles"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=300)
-    assert loose.returncode == 0, loose.stderr
-    assert strict.returncode == 1 and "2 evaluation articles are in a train split" in strict.stderr
-    assert excluded.returncode == 0, excluded.stderr
+def test_audit_strict_fails_on_any_leak(tmp_path):
+    command = [sys.executable, "-m", "scifig_tools", "audit", "--configs", "mcq", "chat", "--data-dir", str(DUMMY),
+               "--out", str(tmp_path)]
+    released = subprocess.run(command + ["--as-released"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    strict = subprocess.run(command + ["--as-released", "--strict"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    clean = subprocess.run(command + ["--strict"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert released.returncode == 0, released.stderr
+    assert strict.returncode == 1 and "1 evaluation articles and" in strict.stderr
+    assert clean.returncode == 0, clean.stderr
     assert json.loads((tmp_path / "audit.json").read_text())["leaks"] == []
+    # the re-encoded figure in pre-training fails --strict however the train split is loaded
+    figure = subprocess.run(command[:5] + ["pretraining", "--data-dir", str(DUMMY), "--strict"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert figure.returncode == 1 and "0 evaluation articles and 1 evaluation figures" in figure.stderr
 
 
 def _chromium():

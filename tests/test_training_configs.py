@@ -8,7 +8,7 @@ import pytest
 
 import scifig
 from scifig_tools import dummy_data
-from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
+from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
 
 from conftest import DUMMY
 from rows import rows_of
@@ -36,7 +36,8 @@ def test_chat_rows_follow_the_upstream_conversations(chat, upstream):
     assert sorted(chat) == ["train"]
     train = chat["train"]
     assert train.features == scifig.FEATURES["chat"] and list(train.features)[0] == "id"
-    records = upstream["records"][benchmark_json("train", "chat")]
+    records = [record for record in upstream["records"][benchmark_json("train", "chat")]
+               if record["uid"] not in upstream["evaluation"]]  # left out by default
     assert len(train) == len(records) > 0
     # train is read in round-robin parts (see the card): each record gives exactly one row, found by its figure
     by_figure = {(r["uid"], r["image"][:-4]): r for r in records}
@@ -73,6 +74,7 @@ def test_chat_bad_conversation_names_the_record(tmp_path):
     write_zip(tmp_path / "benchmark.zip", {
         benchmark_json("train", "chat"): json.dumps([record]).encode(),
         benchmark_image("train", "ncomms1_figure_0.png"): dummy_data.encode(dummy_data.figure_image("x", 0), "PNG"),
+        **empty_evaluation_files(),
     })
     with pytest.raises(scifig.ScifigDataError, match=r"record 0 \(uid 'ncomms1'\).*conversations\[0\]"):
         list(scifig.load("chat", split="train", streaming=True, data_dir=str(tmp_path)))
@@ -80,8 +82,12 @@ def test_chat_bad_conversation_names_the_record(tmp_path):
 
 def test_articles_one_row_per_unique_article(articles, upstream):
     assert articles.features == scifig.FEATURES["articles"]
-    uids = [a["uid"] for a in upstream["articles"]]
+    uids = [a["uid"] for a in upstream["articles"] if dummy_data.in_the_benchmark(a)]
     assert sorted(articles["uid"]) == sorted(set(uids)) and len(uids) > len(set(uids))
+    # the whole corpus: evaluation articles are kept, marked with their splits
+    assert {row["uid"]: row["eval_splits"] for row in articles if row["eval_splits"]} == {
+        "ncomms90003": ["test"], "ncomms90004": ["validation"], "ncomms90005": ["validation"],
+        "ncomms90006": ["validation"], "ncomms90007": ["test"], "ncomms90008": ["test"]}
     by_uid = {row["uid"]: row for row in articles}
     twice = by_uid["ncomms90005"]
     names = articles.features["categories"].feature.names
@@ -113,7 +119,7 @@ def test_articles_stream_equals_prepared_and_shards_by_subject_folder(articles):
     streamed = scifig.load("articles", split="train", streaming=True, data_dir=str(DUMMY))
     order = [(c, s) for c, subjects in scifig.TAXONOMY.items() for s in subjects]
     folders = {}
-    for article in dummy_data.load_articles():
+    for article in filter(dummy_data.in_the_benchmark, dummy_data.load_articles()):
         folders.setdefault(article["uid"], []).append(order.index((article["category"], article["subject"])))
     # an article's row comes from its first folder in taxonomy order: one shard per folder that is first for some
     assert streamed.n_shards == len({min(found) for found in folders.values()})
