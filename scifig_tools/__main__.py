@@ -2,15 +2,30 @@
 dummy-data, serve."""
 
 import argparse
+import re
 import sys
+from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, saying what a missing argument is for, not only its name."""
+
+    def error(self, message):
+        missing = re.match(r"the following arguments are required: (.+)", message)
+        if missing:
+            helps = {name: action.help for action in self._actions if action.help
+                     for name in (action.dest, action.metavar) if name}
+            message += "".join(f"\n  {name}: {helps[name]}" for name in missing[1].split(", ") if name in helps)
+        super().error(message)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m scifig_tools", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m scifig_tools", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the whole traceback of an error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     preview = commands.add_parser("preview", help="print a config's features and first rows")
-    preview.add_argument("config")
+    preview.add_argument("config", help="the config to show, e.g. mcq")
     preview.add_argument("--split", default="validation")
     preview.add_argument("--limit", type=int, default=3)
     _add_source(preview)
@@ -21,7 +36,7 @@ def main(argv=None):
     dummy.add_argument("--out", default=None)
 
     serve = commands.add_parser("serve", help="serve a folder of archives with HTTP Range support")
-    serve.add_argument("directory")
+    serve.add_argument("directory", help="the folder holding benchmark.zip, pretraindata.zip and rawdata.zip")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
 
@@ -44,7 +59,7 @@ def main(argv=None):
     commands.add_parser("card", help="write README.md (the dataset card) and docs/ from the builder")
 
     export = commands.add_parser("export", help="write the script-free Hub export (Parquet + card)")
-    export.add_argument("out_dir")
+    export.add_argument("out_dir", help="the folder to write the export into (what `hf upload` sends)")
     export.add_argument("--repo-id", help="ORG/NAME: the Hub id the exported card tells readers to load")
     export.add_argument("--configs", nargs="+")
     _add_source(export)
@@ -75,7 +90,7 @@ def main(argv=None):
                        help="exit 1 when an evaluation article or figure is in a train split")
 
     browse = commands.add_parser("browse", help="write an offline site of a split, or of a model's errors")
-    browse.add_argument("config")
+    browse.add_argument("config", help="the config to show, e.g. mcq")
     browse.add_argument("--split", default="validation")
     browse.add_argument("--out", required=True, help="the site's folder")
     browse.add_argument("--dataset", help="a folder written by `export`, or its Hub id, instead of the archives")
@@ -85,13 +100,28 @@ def main(argv=None):
     _add_source(browse)
 
     harness = commands.add_parser("harness", help="write task files for an evaluation harness")
-    harness.add_argument("kind", choices=["lmms-eval", "vlmevalkit"])
-    harness.add_argument("out_dir")
+    harness.add_argument("kind", choices=["lmms-eval", "vlmevalkit"], help="the harness: lmms-eval or vlmevalkit")
+    harness.add_argument("out_dir", help="the folder to write into: lmms-eval's --include_path, or VLMEvalKit's "
+                                         "$LMUData (is it set in this shell?)")
     harness.add_argument("--dataset", help="a folder written by `export`, or its Hub id (lmms-eval reads only this)")
     harness.add_argument("--split", default="validation")
     _add_source(harness)
 
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:  # ScifigDataError is a ValueError
+        if args.debug:
+            raise
+        hint = ""
+        if getattr(args, "data_dir", None) is None and getattr(args, "base_url", None) is None \
+                and getattr(args, "dataset", None) is None and type(error).__name__ == "ScifigDataError":
+            hint = " (read from MMSci's hosted archives; --data-dir dummy_data reads the bundled sample)"
+        print(f"python -m scifig_tools {args.command}: {error}{hint}", file=sys.stderr)
+        return 1
+
+
+def _run(parser, args):
     if args.command == "preview":
         from scifig_tools.preview import preview as run
 
@@ -143,7 +173,7 @@ def main(argv=None):
                                blind_predictions=args.blind_predictions)
         print(markdown(metrics, f"scifig {args.config} [{args.split}]"))
         if args.out:
-            print(f"wrote {args.out}/metrics.json, metrics.md, by_category.png, errors/index.html")
+            print(f"wrote {Path(args.out) / 'metrics.json'}, metrics.md, by_category.png, errors/index.html")
     elif args.command == "audit":
         from scifig_tools.audit import audit as run_audit
 
@@ -159,7 +189,7 @@ def main(argv=None):
 
         shown = run_browse(args.config, args.split, args.out, args.limit, args.data_dir, args.base_url,
                            args.predictions, args.only_errors, dataset=args.dataset)
-        print(f"wrote {args.out}/index.html ({shown} rows)")
+        print(f"wrote {Path(args.out) / 'index.html'} ({shown} rows)")
     elif args.command == "harness":
         from scifig_tools import harness as harness_tool
 

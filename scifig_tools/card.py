@@ -383,9 +383,23 @@ ds = load_dataset("{name}", "mcq")                                        # ever
 ```
 
 Each config is a folder of Parquet files; the Hub's dataset viewer shows them."""
-    return f"""```python
-import scifig                                                             # pip install . (from a clone)
-stream = scifig.load("mcq", split="validation", streaming=True)           # reads only the rows you take
+    return f"""From a clone, install the package and look at a few rows of the bundled fictional sample (no network
+beyond the package registry); or install and run the tests on every tested `datasets` line:
+
+```bash
+{PREVIEW_COMMAND}
+```
+
+```bash
+bash tests/run.sh
+```
+
+Then, with that environment (`import scifig` works from any folder once installed):
+
+```python
+import scifig
+sample = scifig.load("mcq", split="validation", data_dir="dummy_data")    # the bundled fictional sample
+stream = scifig.load("mcq", split="validation", streaming=True)           # MMSci's hosted archives, as you read
 ds = scifig.load("mcq", data_dir="~/mmsci")                               # every split, from archives on disk
 ```
 
@@ -399,23 +413,12 @@ once into the `datasets` cache and the dataset prepared on disk. The data comes 
 {DATASETS_LINES}
 
 A config, split, setting, subject or category that does not exist is a `ValueError` before anything is read
-(`split="dev"` says that MMSci's `dev` is scifig's `validation`).
-
-From a clone, on the bundled fictional sample (no network beyond the package registry), install and look at a few
-rows; or install and run the tests on every tested `datasets` line:
-
-```bash
-{PREVIEW_COMMAND}
-```
-
-```bash
-bash tests/run.sh
-```"""
+(`split="dev"` says that MMSci's `dev` is scifig's `validation`)."""
 
 
 # The two commands a fresh machine runs from a clone: the main job on the bundled sample, and the tests.
-PREVIEW_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/python -m "
-                   "scifig_tools preview mcq --split validation --data-dir dummy_data --limit 3")
+PREVIEW_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/python -m scifig_tools preview mcq "
+                   "--split validation --data-dir dummy_data --limit 3")
 DATASETS_LINES = "\n".join("| " + " | ".join(row) + " |" for row in [
     ("`datasets`", "how to load", "tested"), ("---", "---", "---"),
     ("5.2 (current)", "`scifig.load`; every tool; the Hub export", "the whole suite, the fuzzer"),
@@ -432,7 +435,8 @@ def evaluate_rows(repo_id=None, export=False):
                 "from datasets import load_dataset\n"
                 f"rows = load_dataset(\"{repo_id or 'ORG/NAME'}\", \"mcq\", split=\"validation\", streaming=True)")
     return ("from scifig_tools.answers import ANSWER_INSTRUCTION  # what MMSci's evaluation appends\n"
-            "import scifig\nrows = scifig.load(\"mcq\", split=\"validation\", streaming=True)")
+            "import scifig\nrows = scifig.load(\"mcq\", split=\"validation\", streaming=True)  "
+            "# data_dir=\"dummy_data\": the sample")
 
 
 def dataset_flag(repo_id=None, export=False):
@@ -442,8 +446,13 @@ def dataset_flag(repo_id=None, export=False):
 
 
 def evaluate_command(repo_id=None, export=False):
-    return (f"python -m scifig_tools evaluate --config mcq --split validation{dataset_flag(repo_id, export)} "
-            "--predictions preds.jsonl --out eval/")
+    scored = (f"python -m scifig_tools evaluate --config mcq --split validation{dataset_flag(repo_id, export)} "
+              "--predictions preds.jsonl --out eval")
+    if export:
+        return scored
+    return (scored + "\n# on the bundled sample, a text-only baseline in place of a model:\n"
+            "python -m scifig_tools evaluate --config mcq --split validation --data-dir dummy_data "
+            "--baseline longest-option")
 
 
 EXPORTED_DOCS = ["ids.md", "answers.md"]  # about the data itself, not the code: the Hub export carries it

@@ -11,8 +11,8 @@ with a `_blind` variant (the same prompt, no figure; group `scifig_mcq_blind`) a
 rotation of the options; group `scifig_mcq_circular`), and `scifig_captioning`. Their functions live in
 `scifig_tools.lmms_tasks`, which the task folder imports.
 
-VLMEvalKit: one custom multiple-choice TSV per multiple-choice config, named `MMSci_scifig_<config>_<split>.tsv`
-(the `MMSci` in the name makes VLMEvalKit report per setting, category and subject), with VLMEvalKit's columns
+VLMEvalKit: one custom multiple-choice TSV per multiple-choice config, named by vlmevalkit_name (VLMEvalKit picks
+how to score a file by its name), with VLMEvalKit's columns
 (`index`, `image` as base64 of the figure's bytes as stored, `question`, `A`-`D`, `answer`, `category`,
 `l2-category`) and `subject`, `split`, `setting` (spelled as VLMEvalKit's MMSci report expects) and scifig's `id`.
 """
@@ -99,6 +99,20 @@ def lmms_eval_tasks(out_dir, dataset, split="validation"):
     return paths
 
 
+# VLMEvalKit chooses how to score a custom multiple-choice file by its name (ImageMCQDataset.evaluate_heuristic, at
+# VLMEvalKit commit e8e78f05): a name holding "MMSci" is reported by report_acc_MMSci, per setting, subject and
+# category, and that report needs all three settings (a single-setting file ends in a KeyError); a name holding one
+# of VLMEVALKIT_CIRCULAR_MARKERS is scored circularly. So only the file of every setting carries "MMSci".
+VLMEVALKIT_MMSCI_MARKER = "MMSci"
+VLMEVALKIT_CIRCULAR_MARKERS = ("mmbench", "ccbench", "circular", "mmcr")
+
+
+def vlmevalkit_name(config, split):
+    """The dataset name (TSV stem, and `--data` of VLMEvalKit's run.py) of one multiple-choice config's split."""
+    every_setting = next(c for c in scifig.CONFIGS if c.name == config).settings == list(scifig.SETTINGS)
+    return f"{VLMEVALKIT_MMSCI_MARKER}_scifig_{config}_{split}" if every_setting else f"scifig_{config}_{split}"
+
+
 def vlmevalkit_rows(config, split="validation", data_dir=None, base_url=None, dataset=None, **config_kwargs):
     """The rows of one multiple-choice config as VLMEvalKit's custom MCQ table, from the archives or from an
     export (`dataset`: its folder or Hub id)."""
@@ -129,7 +143,7 @@ def vlmevalkit_tsvs(out_dir, split="validation", data_dir=None, base_url=None, d
     for config in scifig.CONFIG_NAMES:
         if not scifig.is_mcq(config):
             continue
-        path = out_dir / f"MMSci_scifig_{config}_{split}.tsv"
+        path = out_dir / f"{vlmevalkit_name(config, split)}.tsv"
         pd.DataFrame(vlmevalkit_rows(config, split, data_dir, base_url, dataset, **config_kwargs)).to_csv(
             path, sep="\t", index=False)
         written[path] = hashlib.md5(path.read_bytes()).hexdigest()

@@ -37,6 +37,8 @@ SHAPES = [
     # the option's text
     ('It shows "temperature   SPECTRA."', "B"), ("UV/Vis absorption.", "C"),
     ("C: UV/Vis absorption.", "C"),
+    # a letter first, then the option in the model's own words
+    ("C. The UV/Vis absorption of the sample at 1,000 °C.", "C"),
     # a careful reader cannot tell
     ("A or B", None), ("Between (A) and (B), hard to say.", None), ("A\nB", None),
     ("B and C are both plausible.", None),

@@ -138,10 +138,10 @@ def tsvs(tmp_path_factory):
 
 
 def test_vlmevalkit_tsvs_hold_the_builder_rows(tsvs):
-    assert sorted(path.name for path in tsvs) == sorted(f"MMSci_scifig_{c}_validation.tsv"
-                                                         for c in scifig.CONFIG_NAMES if scifig.is_mcq(c))
+    names = {harness.vlmevalkit_name(c, "validation"): c for c in scifig.CONFIG_NAMES if scifig.is_mcq(c)}
+    assert sorted(path.name for path in tsvs) == sorted(f"{name}.tsv" for name in names)
     for path, md5 in tsvs.items():
-        config = path.name[len("MMSci_scifig_"):-len("_validation.tsv")]
+        config = names[path.stem]
         table = pd.read_csv(path, sep="\t")  # as VLMEvalKit loads it
         assert list(table.columns[:8]) == ["index", "image", "question", "A", "B", "C", "D", "answer"]
         assert list(table["index"]) == list(range(len(table))) and len(md5) == 32
@@ -157,6 +157,20 @@ def test_vlmevalkit_tsvs_hold_the_builder_rows(tsvs):
             assert (line["category"], line["l2-category"], line["subject"]) == (
                 scifig.category_name(row["category"]), row["subject"], row["subject"])
             assert line["setting"] == harness.VLMEVALKIT_SETTINGS[scifig.SETTINGS[row["setting"]]]
+
+
+def test_vlmevalkit_names_follow_the_rule_its_scorer_picks_a_report_by(tsvs):
+    """VLMEvalKit (commit e8e78f05, ImageMCQDataset.evaluate_heuristic) reports a file whose name holds "MMSci" with
+    report_acc_MMSci, which needs the three settings, and scores a name holding mmbench, ccbench, circular or mmcr
+    circularly: only the file of every setting may say MMSci, and none may be circular."""
+    assert harness.VLMEVALKIT_MMSCI_MARKER == "MMSci"
+    assert harness.VLMEVALKIT_CIRCULAR_MARKERS == ("mmbench", "ccbench", "circular", "mmcr")
+    for path in tsvs:
+        settings = set(pd.read_csv(path, sep="\t")["setting"])
+        assert ("MMSci" in path.stem) == (settings == {"Fig2Cap", "SubFig2Cap", "SubCap2Fig"}), path.name
+        assert not any(marker in path.stem.lower() for marker in harness.VLMEVALKIT_CIRCULAR_MARKERS)
+    assert harness.vlmevalkit_name("mcq", "validation") == "MMSci_scifig_mcq_validation"
+    assert harness.vlmevalkit_name("mcq_fig2cap", "validation") == "scifig_mcq_fig2cap_validation"
 
 
 def test_evaluate_reads_vlmevalkit_prediction_files(tsvs, tmp_path):

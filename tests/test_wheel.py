@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import venv
 
 import datasets
 import pytest
+
+from scifig_tools import card
 
 from conftest import DUMMY, ROOT
 
@@ -86,5 +89,19 @@ def test_the_tools_work_from_an_installed_copy_in_an_empty_folder(installed, tmp
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == (ROOT / "README.md").read_text(encoding="utf-8")
     assert json.loads((tmp_path / "dataset_infos.json").read_text(encoding="utf-8")) == json.loads(
         (ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
-    assert len(list((tmp_path / "lmudata").glob("MMSci_scifig_*_validation.tsv"))) == 4
+    assert len(list((tmp_path / "lmudata").glob("*scifig_*_validation.tsv"))) == 4
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))["rows"] == 12
+
+
+def test_the_readmes_first_command_installs_the_package_and_previews_the_sample(installed):
+    """`pip install .` is what the `installed` venv holds (a wheel of this checkout); the command then previews the
+    sample from the clone."""
+    command = card.PREVIEW_COMMAND
+    assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+    create, install, preview = command.split(" && ")
+    assert (create, install) == ("python3 -m venv .venv", ".venv/bin/pip install .")
+    arguments = shlex.split(preview)
+    assert arguments[0] == ".venv/bin/python"
+    result = _run(installed, ROOT, *arguments[1:])
+    assert result.returncode == 0, result.stderr
+    assert "scifig/mcq [validation] features:" in result.stdout and result.stdout.count("\nrow ") == 3
