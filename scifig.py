@@ -208,6 +208,30 @@ FEATURES = {
             "subject": datasets.Value("string"),
         }
     ),
+    # The MMSci authors' fine-tuning mixture, in the chat layout; `task` says which benchmark file a row comes from.
+    "sft": datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "uid": datasets.Value("string"),
+            "figure_id": datasets.Value("string"),
+            "images": datasets.Sequence(datasets.Image()),
+            "messages": [
+                {
+                    "role": datasets.Value("string"),
+                    "content": [
+                        {
+                            "type": datasets.Value("string"),
+                            "text": datasets.Value("string"),
+                            "index": datasets.Value("int64"),
+                        }
+                    ],
+                }
+            ],
+            "task": datasets.ClassLabel(names=["chat", "captioning", *SETTINGS]),
+            "category": _category_feature(),
+            "subject": datasets.Value("string"),
+        }
+    ),
     "articles": datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -477,6 +501,114 @@ def chat_rows(record, origin):
     }
 
 
+# ---- the SFT mixture: the MMSci authors' fine-tuning data, rebuilt from the benchmark's train files ----
+#
+# As mmsci-data/scripts/process_llava_sft.py (Leezekun/MMSci, commit f9be52c) builds it: every chat conversation;
+# one captioning conversation per train figure, its user turn one of conversation.py's detailed-caption templates
+# filled with "Article" and the abstract; and every multiple-choice question of the three settings (at most 2
+# fig2cap questions per article, the first in file order), answered "<letter>: <option text>".
+
+# conversation.py's Conversation.detailed_caption_templates, verbatim (upstream picks one at random per figure;
+# scifig picks by the row's id, so a row always gets the same one)
+CAPTION_TEMPLATES = [
+    "Can you describe the entire figure including all sub-figures based on the article content?\n{}: {}",
+    "Detail the entire figure including all sub-figures as per the article content.\n{}: {}",
+    "What content is shown in the whole figure including all sub-figures?\n{}: {}",
+    "What is depicted in the figure including all sub-figures according to the article?\n{}: {}",
+    "Describe all elements in the figure including all sub-figures from the article.\n{}: {}",
+    "Summarize the entire figure including all sub-figures based on the article.\n{}: {}",
+    "Detail the information in the figure including all sub-figures using the article.\n{}: {}",
+    "Describe the whole figure including all sub-figures from the article content.\n{}: {}",
+    "Explain everything in the figure including all sub-figures as per the article.\n{}: {}",
+    "What do the figure and all sub-figures illustrate according to the article?\n{}: {}",
+    "Summarize the contents of the figure including all sub-figures based on the article.\n{}: {}",
+    "What are the main points of the figure including all sub-figures from the article?\n{}: {}",
+    "What is the summary of the figure including all sub-figures from the article?\n{}: {}",
+    "Provide an in-depth summary of the figure including all sub-figures using the article.\n{}: {}",
+    "What information is conveyed by the figure including all sub-figures as per the article?\n{}: {}",
+    "Give an outline of the figure including all sub-figures based on the article.\n{}: {}",
+    "What do the figure and all sub-figures represent according to the article?\n{}: {}",
+    "What are the key details in the figure including all sub-figures from the article?\n{}: {}",
+    "Summarize the figure including all sub-figures as per the article.\n{}: {}",
+    "What is the primary message of the figure including all sub-figures from the article?\n{}: {}",
+    "Explain the figure including all sub-figures in detail using the article.\n{}: {}",
+    "What message do the figure and all sub-figures communicate based on the article?\n{}: {}",
+    "What is the figure and all sub-figures' subject matter from the article?\n{}: {}",
+    "Summarize the main aspects of the figure including all sub-figures using the article.\n{}: {}",
+    "What do the figure and all sub-figures reveal as described in the article?\n{}: {}",
+    "What is the complete summary of the figure including all sub-figures from the article?\n{}: {}",
+    "Give an overall description of the figure including all sub-figures using the article.\n{}: {}",
+]
+
+
+def _turns(image, question, reply):
+    """A one-question conversation about one figure, in the chat layout."""
+    return [{"role": "user", "content": [{"type": "image", "text": None, "index": 0},
+                                         {"type": "text", "text": question, "index": None}]},
+            {"role": "assistant", "content": [{"type": "text", "text": reply, "index": None}]}]
+
+
+def _sft_row(row, task, messages):
+    return {"id": f"{task}-{row['id']}" if task in ("chat", "captioning") else row["id"], "uid": row["uid"],
+            "figure_id": row["figure_id"], "images": row.get("images") or [row["image"]], "messages": messages,
+            "task": task, "category": row["category"], "subject": row["subject"]}
+
+
+def sft_chat(record, origin):
+    for row in chat_rows(record, origin):
+        yield _sft_row(row, "chat", row["messages"])
+
+
+def sft_captioning(record, origin):
+    """One conversation per figure with a caption (a figure without one has nothing to teach)."""
+    for row in captioning_rows(record, origin):
+        if row["caption"] is None:
+            continue
+        template = CAPTION_TEMPLATES[int(_digest(row["id"]), 16) % len(CAPTION_TEMPLATES)]
+        question = template.format("Article", row["abstract"] or "")
+        yield _sft_row(row, "captioning", _turns(row["image"], question, row["caption"]))
+
+
+def sft_mcq(record, origin):
+    for row in mcq_rows(record, origin):
+        letter = ANSWER_LETTERS[row["answer"]]
+        yield _sft_row(row, SETTINGS[row["setting"]],
+                       _turns(row["image"], row["prompt"], f"{letter}: {row['options'][row['answer']]}"))
+
+
+class SftPart(NamedTuple):
+    """One part of the mixture: which benchmark task's train file it reads (and which mcq list), how a record
+    becomes its conversations, and upstream's cap on rows per article (in file order), if any."""
+
+    task: str                   # the `task` its rows carry
+    source: str                 # the benchmark task (a key of RECIPES) whose train file it reads
+    setting: int                # mcq: which list of the file; -1: a plain list
+    rows: Callable              # (record, origin) -> rows
+    per_article: Optional[int] = None
+
+
+SFT_PARTS = [
+    SftPart("chat", "chat", -1, sft_chat),
+    SftPart("captioning", "captioning", -1, sft_captioning),
+    SftPart("fig2cap", "mcq", 0, sft_mcq, per_article=2),
+    SftPart("subfig2cap", "mcq", 1, sft_mcq),
+    SftPart("subcap2fig", "mcq", 2, sft_mcq),
+]
+
+
+def sft_part(origin):
+    """The part a record read for the mixture belongs to, from the member and list it was read from."""
+    for part in SFT_PARTS:
+        if origin.member.endswith("/" + RECIPES[part.source].member) and origin.setting == part.setting:
+            return part
+    raise ScifigDataError(f"{origin}: not a member of the SFT mixture")
+
+
+def sft_rows(record, origin):
+    """The mixture's rows of one record: its part's conversations."""
+    yield from sft_part(origin).rows(record, origin)
+
+
 def pretraining_rows(document, origin):
     """One mmc4 document, its figures (inline base64 JPEGs) placed just before the sentence each was matched to."""
     category, subject, uid = pretraining_filing(document)
@@ -617,6 +749,9 @@ RECIPES = {
                   benchmark_filing, ahead=32, rotated=circular_rows),
     "chat": Recipe("benchmark", ("train",), "image_caption_chat_data.json", "json", chat_rows, benchmark_filing,
                    ahead=32),
+    # the member is the mixture's: the reader reads each part's train file (SFT_PARTS)
+    "sft": Recipe("benchmark", ("train",), "<the SFT parts' train files>", "sft-mixture", sft_rows, benchmark_filing,
+                  ahead=32),
     # figures travel inside the pickles: nothing to fetch
     "pretraining": Recipe("pretraindata", ("train",), "shards/**/shard_<i>.pkl", "pickles", pretraining_rows,
                           pretraining_filing, ahead=0),
@@ -685,6 +820,10 @@ CONFIGS = [
     SciFigConfig(name="chat", task="chat",
                  description="Multi-turn conversations about a figure's sub-figures (train only), as chat "
                              "messages ready for instruction tuning."),
+    SciFigConfig(name="sft", task="sft",
+                 description="The MMSci authors' fine-tuning mixture (train only): every chat conversation, a "
+                             "captioning conversation per figure and the multiple-choice questions, as chat "
+                             "messages."),
     # the whole corpus: evaluation articles are kept, and marked (`eval_splits`)
     SciFigConfig(name="articles", task="articles", exclude_eval_articles=False,
                  description="The whole raw corpus: one row per article, with its sections, figures and "
@@ -986,6 +1125,42 @@ class PickleReader:
             yield document, Origin(archive, shard.member, index, f"url {url!r}", split)
 
 
+class MixtureReader:
+    """The SFT mixture: each part's train file read in turn (SFT_PARTS), each cut as its own config's train split
+    is, except fig2cap, read whole in one shard so upstream's per-article cap runs over the file in order."""
+
+    TRAIN_PARTS = JsonReader.TRAIN_PARTS
+
+    def members(self, recipe, split, selection):
+        files = "|".join(sorted({re.escape(RECIPES[part.source].member) for part in SFT_PARTS}))
+        return rf"(^|/){SPLIT_FOLDERS[split]}/({files}|images/[^/]+)$"
+
+    def shards(self, source, recipe, split, selection):
+        shards = []
+        for part in SFT_PARTS:
+            member = f"{SPLIT_FOLDERS[split]}/{RECIPES[part.source].member}"
+            parts = 1 if part.per_article else (selection.train_shards or (
+                self.TRAIN_PARTS if part.setting < 0 else 1))
+            shards += [Shard(member, part.setting, index, parts) for index in range(parts)]
+        return shards
+
+    def read_shard(self, archive, shard, split, selection):
+        reader = READERS["json-by-setting" if shard.setting >= 0 else "json"]
+        records = reader.read_shard(archive, shard, split, selection)
+        cap = next(part.per_article for part in SFT_PARTS if part.setting == shard.setting
+                   and shard.member.endswith(RECIPES[part.source].member))
+        if cap is None:
+            yield from records
+            return
+        asked = collections.Counter()
+        for record, origin in records:
+            uid = record.get("uid") if isinstance(record, dict) else None
+            if isinstance(uid, str) and asked[uid] >= cap:
+                continue
+            asked[uid] += 1
+            yield record, origin
+
+
 _RAWDATA_ARTICLE = re.compile(
     r"^(?P<prefix>(?:.*/)?)(?P<category>" + "|".join(re.escape(c) for c in CATEGORIES)
     + r")/(?P<subject>[^/]+)/(?P<uid>[^/]+)/(?P=uid)_data\.json$"
@@ -1053,6 +1228,7 @@ class ArticleReader:
 READERS = {
     "json": JsonReader(),
     "json-by-setting": JsonReader(BY_SETTING),
+    "sft-mixture": MixtureReader(),
     "pickles": PickleReader(),
     "article-folders": ArticleReader(),
 }

@@ -19,7 +19,7 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import scifig
-from scifig_tools import dummy_data, paths
+from scifig_tools import dummy_data, facts, paths
 from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
 from scifig_tools.report import markdown_table
@@ -68,6 +68,9 @@ FIELDS = {
               "`scifig_tools.answers.ANSWER_INSTRUCTION`.",
     "url": "The article's page.",
     "images@chat": "The figure the conversation is about (one image).",
+    "images@sft": "The figure the conversation is about (one image).",
+    "task": "Which part of the mixture the row comes from: `chat`, `captioning`, or a multiple-choice setting "
+            "(`fig2cap`, `subfig2cap`, `subcap2fig`).",
     "messages": "The conversation as chat messages: `role` is `user` or `assistant`; `content` is a list of parts "
                 "`{type: image|text, text, index}`. The first user turn starts with the image part.",
     "title": "The article's title.",
@@ -162,7 +165,7 @@ def example_rows():
             else:
                 row["image"] = placeholder
             rows[config] = row
-    for config in ("pretraining", "articles"):
+    for config in ("sft", "pretraining", "articles"):
         rows[config] = next(iter(scifig.load(config, split="train", streaming=True,
                                              data_dir=str(paths.SAMPLE))))
     return rows
@@ -189,8 +192,8 @@ def field_sections(rows):
         parts.append("| field | type | description |\n|---|---|---|")
         parts += [f"| `{name}` | {type_name(feature)} | {FIELDS.get(f'{name}@{task}', FIELDS[name])} |"
                   for name, feature in features.items()]
-        source = ("from the bundled (fictional) sample, as MMSci publishes no example" if task in ("pretraining",
-                                                                                                  "articles")
+        source = ("from the bundled (fictional) sample, as MMSci publishes no example" if task in (
+            "sft", "pretraining", "articles")
                   else "MMSci's data card example record, run through the builder")
         fields = ",\n".join(f" {json.dumps(name)}: {json.dumps(_shown(value), ensure_ascii=False)}"
                              for name, value in rows[task].items())
@@ -280,31 +283,18 @@ def audit_distance():
     return PHASH_DISTANCE
 
 
-def eval_list():
-    """The list of evaluation articles shipped beside the builder, with upstream's counts."""
-    return json.loads(paths.EVAL_ARTICLES.read_text(encoding="utf-8"))
-
-
-def _share(part, whole):
-    return f"{part:,} of {whole:,} ({100 * part / whole:.0f}%)"
-
-
 def split_leak():
     """The card's first-screen statement of MMSci's split leak, from the shipped list's counts."""
-    listed = eval_list()
-    articles, also = listed["articles"], listed["also_in_train"]
-    test, validation = _share(also["test"], articles["test"]), _share(also["validation"], articles["validation"])
-    return (f"> **Train is clean of evaluation articles by default.** In MMSci's own split files, {test} test "
-            f"articles and {validation} dev (validation) articles are also train articles, filed under another "
-            "subject ([Contamination](#contamination)). scifig's train splits leave every validation and test "
-            "article out (`exclude_eval_articles=True`, the default); `articles` keeps them, marked in `eval_splits`. "
-            "The MMSci paper fine-tuned on upstream's train as released: `exclude_eval_articles=False` gives it.")
+    return (f"> **Train is clean of evaluation articles by default.** {facts.split_overlap()} "
+            "([Contamination](#contamination)) scifig's train splits leave every validation and test article out "
+            "(`exclude_eval_articles=True`, the default); `articles` keeps them, marked in `eval_splits`. The MMSci "
+            "paper fine-tuned on upstream's train as released: `exclude_eval_articles=False` gives it.")
 
 
 def overlap_table():
-    listed = eval_list()
+    listed = facts.eval_list()
     rows = [[split if split != "validation" else "validation (`dev`)", f"{listed['entries'][split]:,}",
-             f"{listed['articles'][split]:,}", _share(listed["also_in_train"][split], listed["articles"][split])]
+             f"{listed['articles'][split]:,}", facts.share(listed["also_in_train"][split], listed["articles"][split])]
             for split in scifig.EVAL_SPLITS]
     return (markdown_table(["split", "entries (subject, article)", "articles", "also train articles"], rows)
             + f"\n\n*Counted on upstream's {listed['source'].split(', ')[1]} at commit {listed['commit'][:7]} (by "
@@ -314,7 +304,7 @@ def overlap_table():
 
 
 def released_leak():
-    also = eval_list()["also_in_train"]
+    also = facts.eval_list()["also_in_train"]
     return (f"{also['test']:,} test and {also['validation']:,} validation articles in train, the counts of "
             "upstream's split files above")
 
@@ -369,6 +359,9 @@ def links(repo_id=None, export=False):
     if not export:
         rows.insert(0, ("Repository", "this one: the builder (`scifig.py`), the tools (`scifig_tools`), a fictional "
                                       "sample (`dummy_data/`) and the tests"))
+    rows.append(("Croissant", "[`croissant.json`](croissant.json): this export's structure and responsible-AI "
+                              "metadata (Croissant 1.1)" if export else "`export` writes `croissant.json` (Croissant "
+                              "1.1, with responsible-AI fields) beside the Parquet files"))
     rows.append(("Licence", "CC BY 4.0 for MMSci's release; article licences vary ([Licence](#licence))"))
     return "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
 
@@ -512,11 +505,16 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         checksums=checksums(infos),
         contamination=contamination if contamination is not None else contamination_on_the_sample(),
         split_leak=split_leak(),
+        collection=facts.COLLECTION,
+        annotation=facts.ANNOTATION,
+        processing=facts.PROCESSING,
+        biases="\n".join(f"- {bias}" for bias in facts.BIASES),
+        sensitive=facts.SENSITIVE,
         overlap_table=overlap_table(),
-        eval_list_source=f"{eval_list()['source']} at commit {eval_list()['commit'][:7]}",
+        eval_list_source=f"{facts.eval_list()['source']} at commit {facts.eval_list()['commit'][:7]}",
         phash_distance=audit_distance(),
-        test_entries=f"{eval_list()['entries']['test']:,}",
-        test_articles=f"{eval_list()['articles']['test']:,}",
+        test_entries=f"{facts.eval_list()['entries']['test']:,}",
+        test_articles=f"{facts.eval_list()['articles']['test']:,}",
         released_leak=released_leak(),
         citation=scifig.CITATION.strip(),
         fuzz_summary=fuzz_result(),

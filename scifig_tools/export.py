@@ -23,7 +23,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from tqdm.auto import tqdm
 
 import scifig
-from scifig_tools import card, paths
+from scifig_tools import card, croissant, paths
 from scifig_tools.infos import declared_info
 from scifig_tools.schema import parquet_metadata
 
@@ -156,6 +156,7 @@ def write_card(out_dir, repo_id=None):
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
     card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id)
+    croissant.write(out_dir, repo_id)
     chart = paths.REPOSITORY / "assets" / "figures_per_subject.png"
     (out_dir / "assets").mkdir(exist_ok=True)
     shutil.copy(chart, out_dir / "assets" / chart.name)

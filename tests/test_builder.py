@@ -18,7 +18,8 @@ from rows import rows_of
 # question per setting and article, one conversation per multi-panel train figure, one pre-training document per
 # train article (the planted test article ncomms90007 and ncomms90003 left out; ncomms8779, a real MMSci test
 # article planted on fictional text, is not an evaluation article of the sample's benchmark.zip), one row per
-# distinct article of the corpus, evaluation articles included.
+# distinct article of the corpus, evaluation articles included; sft is chat + captioning + mcq's train rows, as
+# conversations.
 SPLIT_SIZES = {
     "captioning": {"train": 8, "validation": 4, "test": 3},
     "mcq": {"train": 6, "validation": 12, "test": 9},
@@ -26,13 +27,14 @@ SPLIT_SIZES = {
     "mcq_subfig2cap": {"train": 2, "validation": 4, "test": 3},
     "mcq_subcap2fig": {"train": 2, "validation": 4, "test": 3},
     "chat": {"train": 8},
+    "sft": {"train": 22},
     "pretraining": {"train": 3},
     "articles": {"train": 8},
 }
 # Train as upstream released it (exclude_eval_articles=False): ncomms90003's train filing, and in pre-training the
 # planted test article ncomms90007, come back.
 RELEASED_TRAIN = {"captioning": 12, "mcq": 9, "mcq_fig2cap": 3, "mcq_subfig2cap": 3, "mcq_subcap2fig": 3, "chat": 12,
-                  "pretraining": 5, "articles": 8}
+                  "sft": 33, "pretraining": 5, "articles": 8}
 ALL_CONFIGS = ["captioning", "mcq", "mcq_fig2cap", "mcq_subfig2cap", "mcq_subcap2fig", "pretraining"]
 
 

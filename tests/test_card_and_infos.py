@@ -53,7 +53,7 @@ def test_card_metadata_loads_and_describes_every_config():
     # the order a reader needs: load and evaluate first, the details after, the citation last
     sections = ["## Load", "## Evaluate a model", "## Configs", "## Fields", "## Splits and sizes",
                 "## How the data was made", "## Limitations", "## Contamination", "## Licence",
-                "## Personal and sensitive content", "## Citation"]
+                "## Biases", "## Personal and sensitive content", "## Citation"]
     assert [line for line in text.splitlines() if line.startswith("## ")][:len(sections)] == sections
     headings = [line for line in text.splitlines() if line.startswith("### ")]
     for config in CONFIGS:
