@@ -1581,7 +1581,7 @@ def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
     config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
     load_kwargs = {key: config_kwargs.pop(key) for key in ("num_proc", "verification_mode") if key in config_kwargs}
     cache_dir = config_kwargs.pop("cache_dir", None)
-    with _scifig_errors_unwrapped():
+    with unwrapped_errors():
         builder_ = builder(name, data_dir, cache_dir, **config_kwargs)
         if streaming:
             return builder_.as_streaming_dataset(split=split)
@@ -1602,8 +1602,9 @@ def load(name, split=None, streaming=False, data_dir=None, **config_kwargs):
 _REMOTE_SCIFIG_ERROR = re.compile(r"^(?:[\w.]+\.)?ScifigDataError: (.+)$", re.MULTILINE)
 
 
-class _scifig_errors_unwrapped:
-    """Raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError) in its place.
+class unwrapped_errors:
+    """Raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError) in its place: `with
+    scifig.unwrapped_errors(): builder.download_and_prepare()` raises what `load` raises.
 
     A prepare in this process keeps the ScifigDataError on the wrapper's exception chain: that very error is
     raised, the wrapper as its cause. With num_proc, a worker's error reaches this process only as the text of its

@@ -63,6 +63,12 @@ def main(argv=None):
     export.add_argument("--repo-id", help="ORG/NAME: the Hub id the exported card tells readers to load")
     export.add_argument("--configs", nargs="+")
     _add_source(export)
+    export.add_argument("--format", default="hub", choices=["hub", "llamafactory", "vila", "webdataset"],
+                        help="hub: Parquet and card for the Hub (the default); llamafactory: sharegpt JSON and images "
+                             "(sft, chat); vila: mmc4 pickle shards; webdataset: mmc4 tar shards (pretraining)")
+    export.add_argument("--as-released", action="store_true",
+                        help="train as upstream released it, evaluation articles included (exclude_eval_articles="
+                             "False): what the MMSci paper fine-tuned on")
     export.add_argument("--max-shard-size", default="500MB")
     export.add_argument("--num-proc", type=int, default=None, help="processes preparing and writing shards")
 
@@ -155,11 +161,19 @@ def _run(parser, args):
         print(f"wrote {card.write()}")
         for path in card.write_docs():
             print(f"wrote {path}")
+    elif args.command == "export" and args.format != "hub":
+        from scifig_tools import formats
+
+        released = {"exclude_eval_articles": False} if args.as_released else {}
+        for config, written in formats.export(args.out_dir, args.format, args.configs, args.data_dir, args.base_url,
+                                              num_proc=args.num_proc, **released).items():
+            print(f"{config}: {written['rows']} rows written to {Path(args.out_dir)} as {args.format}")
     elif args.command == "export":
         from scifig_tools.export import export as run_export
 
         report = run_export(args.out_dir, args.configs, args.data_dir, args.base_url, args.max_shard_size,
-                            num_proc=args.num_proc, repo_id=args.repo_id)
+                            num_proc=args.num_proc, repo_id=args.repo_id,
+                            **({"exclude_eval_articles": False} if args.as_released else {}))
         for key, done in report.items():
             print(f"{key}: {done['written']} rows written, {done['skipped']} already complete")
         print(f"wrote {args.out_dir}: upload with `hf upload {args.repo_id or 'ORG/NAME'} {args.out_dir} "

@@ -505,6 +505,8 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         checksums=checksums(infos),
         contamination=contamination if contamination is not None else contamination_on_the_sample(),
         split_leak=split_leak(),
+        trl_example="[`examples/trl_sft.py`](examples/trl_sft.py)" if not export
+        else "`examples/trl_sft.py` in scifig's code repository",
         collection=facts.COLLECTION,
         annotation=facts.ANNOTATION,
         processing=facts.PROCESSING,

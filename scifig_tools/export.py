@@ -105,17 +105,19 @@ def tqdm_unordered(results, bar):
 
 
 def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="500MB", cache_dir=None,
-           num_proc=None, progress=True, repo_id=None):
+           num_proc=None, progress=True, repo_id=None, **config_kwargs):
     """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}.
-    `repo_id` (ORG/NAME) is the Hub id the card tells readers to load."""
+    `repo_id` (ORG/NAME) is the Hub id the card tells readers to load; other keywords configure the builder
+    (exclude_eval_articles=False: train as released)."""
     out_dir = Path(out_dir)
     configs = configs or scifig.CONFIG_NAMES
     for config in configs:
         scifig.task_of(config)  # an unknown name is a ValueError listing the valid ones, before any work
     report = {}
     for config in configs:
-        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url)
-        builder.download_and_prepare(num_proc=num_proc)
+        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs)
+        with scifig.unwrapped_errors():
+            builder.download_and_prepare(num_proc=num_proc)
         for split, info in builder.info.splits.items():
             if not info.num_examples:  # nothing to publish (a filtered load can empty a split)
                 continue

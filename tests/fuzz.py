@@ -506,7 +506,19 @@ def _evaluation_uids(zf):
 
 
 def _benchmark(zf, config, split):
-    recipe = scifig.RECIPES[scifig.task_of(config)]
+    task = scifig.task_of(config)
+    if task == "sft":  # the mixture: each part's train file, as the builder reads them (scifig.SFT_PARTS)
+        return sum(_benchmark_file(zf, part.source, [part.setting] if part.setting >= 0 else None, split,
+                                   part.per_article, captioned=part.task == "captioning")
+                   for part in scifig.SFT_PARTS)
+    settings = next(c.settings for c in scifig.CONFIGS if c.name == config) if task == "mcq" else None
+    return _benchmark_file(zf, task, settings and [scifig.SETTINGS.index(s) for s in settings], split)
+
+
+def _benchmark_file(zf, task, settings, split, per_article=None, captioned=False):
+    """Rows of one task's file: `settings` (indexes) of the multiple-choice file; at most `per_article` records per
+    article; `captioned`: figures without a caption give no row (but are read all the same)."""
+    recipe = scifig.RECIPES[task]
     names = set(zf.namelist())
     member = _find(names, f"{scifig.SPLIT_FOLDERS[split]}/{recipe.member}")
     if member is None:
@@ -520,7 +532,6 @@ def _benchmark(zf, config, split):
         if not (isinstance(data, list) and len(data) == len(scifig.SETTINGS)
                 and all(isinstance(setting, list) for setting in data)):
             raise _Damaged("not a list of three lists")
-        settings = [scifig.SETTINGS.index(s) for s in next(c.settings for c in scifig.CONFIGS if c.name == config)]
         every = [record for setting in data for record in setting]
         records = [record for s in settings for record in data[s]]
     else:
@@ -529,14 +540,25 @@ def _benchmark(zf, config, split):
         every = records = data
     if not all(isinstance(item, dict) for item in every):
         raise _Damaged("an item is not an object")
+    if per_article:
+        asked, capped = collections.Counter(), []
+        for item in records:
+            uid = item.get("uid")
+            if isinstance(uid, str) and asked[uid] >= per_article:
+                continue
+            asked[uid] += 1
+            capped.append(item)
+        records = capped
     if split == "train":  # the evaluation articles are left out, unread
         evaluation = _evaluation_uids(zf)
         records = [item for item in records if item.get("uid") not in evaluation]
     rows = 0
     for item in records:
         figures = item["images"] if isinstance(item.get("images"), list) else [item]
-        rows += len(figures)
         for entry in figures:
+            captionless = captioned and not (isinstance(entry, dict) and isinstance(entry.get("caption"), str)
+                                             and entry["caption"].strip())
+            rows += 0 if captionless else 1
             if isinstance(entry, dict) and isinstance(entry.get("image"), str) and entry["image"]:
                 _figure(zf, names, folder + entry["image"])
     return rows

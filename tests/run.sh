@@ -4,6 +4,8 @@
 #   .venv-datasets3   datasets 3.6.0, the last line that runs loading scripts: the whole suite
 #   .venv-datasets48  datasets 4.8.5, the last 4.x: scifig.load streamed and prepared, errors, the export round trip
 #   .venv-datasets40  datasets 4.0.0, the first script-free release: the front doors (builder deps only)
+#   .venv-train       the training stack (torch with torchvision, transformers 5, TRL): the trainer tests
+#   .venv-llamafactory LLaMA-Factory with its own pins: its data pipeline on an export (run from the trainer tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 builder_requirements() { sed -n '1,/^# scifig_tools/p' requirements.txt | grep -v '^datasets'; }
@@ -36,3 +38,13 @@ python3 -m venv .venv-datasets40
 .venv-datasets40/bin/pip install -q -r <(builder_requirements) "datasets==4.0.0" -r tests/requirements.txt
 echo "== datasets $(.venv-datasets40/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv-datasets40/bin/python -m pytest -q tests/test_front_doors.py
+
+python3 -m venv .venv-train
+# torch with torchvision (transformers' Qwen2-VL processor wants it): this pair lies on this machine kind's disk
+.venv-train/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+.venv-train/bin/pip install -q -r requirements.txt -r tests/requirements.txt -r tests/requirements-train.txt
+python3 -m venv .venv-llamafactory
+.venv-llamafactory/bin/pip install -q "torch==2.13.0"
+.venv-llamafactory/bin/pip install -q -r tests/requirements-llamafactory.txt
+echo "== trainers: TRL $(.venv-train/bin/python -c 'import trl; print(trl.__version__)'), LLaMA-Factory $(.venv-llamafactory/bin/python -c 'import llamafactory; print(llamafactory.__version__)')"
+SCIFIG_LLAMAFACTORY_PYTHON="$PWD/.venv-llamafactory/bin/python" .venv-train/bin/python -m pytest -q tests/test_training.py

@@ -51,7 +51,8 @@ def test_card_metadata_loads_and_describes_every_config():
     assert not re.search(r"list: \S", text.split("\n---\n")[0])
     assert "![Figures and articles per subject](assets/figures_per_subject.png)" in text
     # the order a reader needs: load and evaluate first, the details after, the citation last
-    sections = ["## Load", "## Evaluate a model", "## Configs", "## Fields", "## Splits and sizes",
+    sections = ["## Load", "## Evaluate a model", "## Fine-tune", "## Continue pre-training", "## Configs",
+                "## Fields", "## Splits and sizes",
                 "## How the data was made", "## Limitations", "## Contamination", "## Licence",
                 "## Biases", "## Personal and sensitive content", "## Citation"]
     assert [line for line in text.splitlines() if line.startswith("## ")][:len(sections)] == sections
