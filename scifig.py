@@ -62,6 +62,7 @@ from .scifig_io import (
     ListOfLists,
     RecordStore,
     ScifigDataError,
+    SeenIds,
     figure_problem,
     find_member,
     json_records,
@@ -1112,7 +1113,8 @@ class PickleReader:
     def read_shard(self, archive, shard, split, selection):
         """(document, origin) of every document of the pickle, in order."""
         label = f"{archive.label}:{shard.member}"
-        documents = load_plain_pickle(archive.read(shard.member), label)
+        with archive.open(shard.member) as stream:  # unpickled as it is read: the pickle's bytes are never all held
+            documents = load_plain_pickle(stream, label)
         if not isinstance(documents, list):
             raise ScifigDataError(f"{label}: expected a pickled list of documents, found {type(documents).__name__}")
         count_member = shard.member[: -len(".pkl")] + ".count"
@@ -1120,7 +1122,9 @@ class PickleReader:
             count = archive.read(count_member).decode("ascii", "replace").strip()
             if count != str(len(documents)):
                 raise ScifigDataError(f"{label}: holds {len(documents)} documents but {count_member} says {count}")
-        for index, document in enumerate(documents):
+        documents.reverse()  # each document is let go once its rows are: memory falls as the shard is read
+        for index in range(len(documents)):
+            document = documents.pop()
             url = document.get("url") if isinstance(document, dict) else None
             yield document, Origin(archive, shard.member, index, f"url {url!r}", split)
 
@@ -1299,6 +1303,9 @@ def eval_articles(where):
                     uids[split].add(record["uid"])
     if kept:
         write_json_atomically(kept, {split: sorted(found) for split, found in uids.items()})
+        write_json_atomically(kept[: -len(".json")] + ".meta.json", {
+            "kind": "evaluation articles", "archive": archive.label, "member": "dev and test files",
+            "files": [os.path.basename(kept)]})
     logger.info("evaluation articles: read from %s", source)
     return EvalArticles(frozenset(uids["validation"]), frozenset(uids["test"]), source)
 
@@ -1399,7 +1406,7 @@ def built(records, row_function, on_error, ahead=0):
 def unique_ids(rows, repeats):
     """Rows with unique ids: an exact upstream repeat keeps a stable id with `-2`, `-3` appended; each repeat is
     counted in repeats[0]."""
-    seen = set()
+    seen = SeenIds()
     for row in rows:
         if row["id"] in seen:
             repeats[0] += 1

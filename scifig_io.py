@@ -28,6 +28,7 @@ import array
 import collections
 import concurrent.futures
 import functools
+import glob
 import hashlib
 import io
 import json
@@ -262,7 +263,7 @@ class ZipArchive:
         if not self.from_index:
             self._members = self._read_central_directory(keep, tail)
             if index:
-                self._members.save(index, tail)
+                self._members.save(index, tail, self.label)
 
     def _read_central_directory(self, keep, tail):
         size = self._bytes.size
@@ -379,10 +380,13 @@ class ZipArchive:
 _INDEX_FORMAT = "scifig member index 1"
 
 
-def _name_hash(name):
-    """A member name's 64-bit hash, the same in every process (Python's own hash() is salted per process)."""
-    value = xxhash.xxh64_intdigest(name.encode("utf-8"))
+def stable_hash(text):
+    """A string's signed 64-bit hash, the same in every process (Python's own hash() is salted per process)."""
+    value = xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass"))
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+_name_hash = stable_hash  # member names
 
 
 class _MemberTable:
@@ -436,7 +440,10 @@ class _MemberTable:
             raise KeyError(name)
         return _Member(*(int(self._columns[field][at]) for field, _ in self._COLUMNS))
 
-    def save(self, path, tail):
+    def __len__(self):
+        return len(self._listed) + len(self._hashes)
+
+    def save(self, path, tail, label=""):
         """Writes the table for other processes: to a temporary name, then renamed, so that a reader never sees a
         file half written and concurrent first readers do not corrupt it."""
         listed = json.dumps([[name, list(member)] for name, member in self._listed.items()]).encode("utf-8")
@@ -448,6 +455,10 @@ class _MemberTable:
                 numpy.savez(file, hashes=self._hashes, listed=numpy.frombuffer(listed, dtype=numpy.uint8),
                             tail=numpy.frombuffer(tail, dtype=numpy.uint8), **columns)
             os.replace(partial, path)
+            meta = path[: -len(".npz")] + ".meta.json"
+            write_json_atomically(meta, {"kind": "member index", "archive": label, "member": f"{len(self)} members",
+                                         "files": [os.path.basename(path)]})
+            enforce_cache_limit(os.path.dirname(os.path.dirname(path)), keep=(meta,))
         except OSError as error:  # a read-only or full cache costs the next process a directory read, nothing more
             logger.warning("could not keep the member index at %s: %s", path, error)
             if os.path.exists(partial):
@@ -700,8 +711,9 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 
 def load_plain_pickle(data, label):
+    """A pickle of plain data, from its bytes or a stream."""
     try:
-        return _PlainDataUnpickler(io.BytesIO(data)).load()
+        return _PlainDataUnpickler(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data).load()
     except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
         raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
 
@@ -743,57 +755,251 @@ def figure_problem(data):
 
 # =============================================================================== 4. what is kept across processes
 
-_STORE_FORMAT = "scifig record store 1"
+_STORE_FORMAT = "scifig record store 2"
+# One index entry per record, appended as the record is: where its compressed JSON is in the data file, which list
+# of the member it is in (-1: a plain list), and its place in that list.
+_ENTRY = numpy.dtype([("offset", "<i8"), ("length", "<i4"), ("outer", "i1"), ("position", "<i8")])
+_ENTRIES_AT_ONCE = 1 << 16  # index entries a reader takes at a time (1.4 MB): memory stays flat with the member
+_POLL = 0.02  # seconds a reader waits for the builder to append more
 
 
 class RecordStore:
-    """A big JSON member's records, parsed once per machine into `archive.store_dir`: each record's JSON,
-    compressed, and an index of where each starts, which list it is in and its place there. The first reader builds
-    it while the others wait on a file lock, so however many parts, DataLoader workers and epochs read the member,
-    it is read and parsed once; each then reads only its own records, in the member's order."""
+    """A big JSON member's records, parsed once per machine into `archive.store_dir` and readable while they are.
+
+    The first reader to open it builds it on a thread of its own, under the build lock: each record's JSON,
+    compressed, appended to `<key>.records`, then its entry appended to `<key>.index`; `<key>.done` is written last
+    and is what says the store is whole. Every reader, in that process or any other, follows the index as it grows
+    and reads only its own records (a list and a round-robin part), in the member's order, as soon as they are
+    written. A build that dies half-way (its process killed) releases the lock and leaves no `.done`: the next reader
+    waiting on it takes the lock and resumes, after the last record written whole.
+    """
+
+    _building = set()  # stores this process builds, so one process starts one thread per store
+    _building_lock = threading.Lock()
+    _failures = {}  # store -> the error its build in this process ended in, raised to its readers
 
     def __init__(self, archive, member, label, lists=None):
+        self._archive, self._member, self._label, self._lists = archive, member, label, lists
         folder = archive.store_dir
+        os.makedirs(folder, exist_ok=True)
         key = hashlib.sha256(f"{_STORE_FORMAT}|{archive.version(member)}|{lists}".encode()).hexdigest()
-        self._data = os.path.join(folder, f"{key}.records")
-        index = os.path.join(folder, f"{key}.index.npz")
-        if not os.path.exists(index):
-            os.makedirs(folder, exist_ok=True)
-            with filelock.FileLock(index + ".lock"):
-                if not os.path.exists(index):
-                    self._build(archive, member, label, lists, index)
-        with numpy.load(index, allow_pickle=False) as saved:
-            self._offsets, self._outer, self._position = saved["offsets"], saved["outer"], saved["position"]
+        base = os.path.join(folder, key)
+        self._data, self._index, self._done = f"{base}.records", f"{base}.index", f"{base}.done"
+        self._lock = f"{base}.build.lock"
+        self.meta = f"{base}.meta.json"
+        if not os.path.exists(self.meta):
+            write_json_atomically(self.meta, {"kind": "record store", "archive": archive.label, "member": member,
+                                              "files": [os.path.basename(p) for p in (self._data, self._index,
+                                                                                     self._done, self._lock)]})
+        os.utime(self.meta)  # last use, for the cache's least-recently-used eviction
 
-    def _build(self, archive, member, label, lists, index):
-        offsets, outer, position = array.array("q", [0]), array.array("b"), array.array("q")
-        partial = f"{self._data}.{os.getpid()}.partial"
-        try:
-            with archive.open(member) as stream, io.open(partial, "wb") as out:
-                for in_list, at, record in json_records(stream, label, lists):
-                    blob = zlib.compress(json.dumps(record).encode("ascii"), 1)
-                    out.write(blob)
-                    offsets.append(offsets[-1] + len(blob))
-                    outer.append(in_list)
-                    position.append(at)
-            os.replace(partial, self._data)
-            with io.open(partial, "wb") as out:
-                numpy.savez(out, offsets=numpy.frombuffer(offsets, "int64"), outer=numpy.frombuffer(outer, "int8"),
-                            position=numpy.frombuffer(position, "int64") if position else numpy.empty(0, "int64"))
-            os.replace(partial, index)  # last: its presence says the store is whole
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
+    def whole(self):
+        return os.path.exists(self._done)
 
     def read(self, outer, part, parts):
         """(outer, index, record) of the records in list `outer` (-1: a plain list) whose index % parts == part,
-        in the member's order."""
-        chosen = numpy.nonzero((self._outer == outer) & (self._position % parts == part))[0]
-        with io.open(self._data, "rb") as data:
-            for at in chosen:
-                data.seek(int(self._offsets[at]))
-                blob = data.read(int(self._offsets[at + 1] - self._offsets[at]))
-                yield int(self._outer[at]), int(self._position[at]), json.loads(zlib.decompress(blob))
+        in the member's order, each as soon as it is in the store."""
+        self._start_building()
+        with in_use(self.meta), io.open(self._data, "a+b") as data, io.open(self._index, "a+b") as index:
+            seen = 0
+            while True:
+                whole = self.whole()  # before the index's size: once whole, that size holds every entry
+                available = os.fstat(index.fileno()).st_size // _ENTRY.itemsize
+                if available > seen:
+                    count = min(available - seen, _ENTRIES_AT_ONCE)
+                    entries = numpy.frombuffer(os.pread(index.fileno(), count * _ENTRY.itemsize,
+                                                        seen * _ENTRY.itemsize), dtype=_ENTRY)
+                    for entry in entries[(entries["outer"] == outer) & (entries["position"] % parts == part)]:
+                        blob = os.pread(data.fileno(), int(entry["length"]), int(entry["offset"]))
+                        yield int(entry["outer"]), int(entry["position"]), json.loads(zlib.decompress(blob))
+                    seen += count
+                elif whole:
+                    self._check_whole(seen)
+                    return
+                else:
+                    failure = RecordStore._failures.get(self._index)
+                    if failure is not None:
+                        raise failure
+                    self._start_building()  # resumes a build whose process died; returns at once otherwise
+                    time.sleep(_POLL)
+
+    def _check_whole(self, seen):
+        with io.open(self._done, encoding="utf-8") as file:
+            records = json.load(file)["records"]
+        if records != seen:
+            raise ScifigDataError(f"{self._label}: the record store in {self._archive.store_dir} holds {seen} "
+                                  f"records where its build wrote {records}; remove it (python -m scifig_tools "
+                                  "cache --clear) to parse the member again")
+
+    def _start_building(self):
+        if self.whole():
+            return
+        with RecordStore._building_lock:
+            if self._index in RecordStore._building:
+                return
+            lock = filelock.FileLock(self._lock, thread_local=False)
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:  # another process builds it
+                return
+            RecordStore._building.add(self._index)
+        threading.Thread(target=self._build, args=(lock,), daemon=True, name=f"scifig store {self._member}").start()
+
+    def _build(self, lock):
+        try:
+            if not self.whole():
+                self._append_the_rest()
+        except Exception as error:  # noqa: BLE001 - handed to this process's readers, which raise it
+            RecordStore._failures[self._index] = error if isinstance(error, ScifigDataError) else ScifigDataError(
+                f"{self._label}: building the record store failed: {error!r}")
+        finally:
+            with RecordStore._building_lock:
+                RecordStore._building.discard(self._index)
+            lock.release()
+
+    def _append_the_rest(self):
+        """Appends the records the store does not hold yet, after the last one written whole."""
+        with io.open(self._index, "a+b") as index, io.open(self._data, "a+b") as data:
+            held = os.fstat(index.fileno()).st_size // _ENTRY.itemsize
+            index.truncate(held * _ENTRY.itemsize)  # an entry cut off by a killed build
+            if held:
+                last = numpy.frombuffer(os.pread(index.fileno(), _ENTRY.itemsize, (held - 1) * _ENTRY.itemsize),
+                                        dtype=_ENTRY)[0]
+                end = int(last["offset"]) + int(last["length"])
+            else:
+                end = 0
+            data.truncate(end)  # a record written after the last entry
+            index.seek(0, io.SEEK_END)
+            data.seek(0, io.SEEK_END)
+            skipped = [0]
+
+            def unheld(outer, position):
+                skipped[0] += 1
+                return skipped[0] > held
+
+            count = held
+            with self._archive.open(self._member) as stream:
+                for outer, position, record in json_records(stream, self._label, self._lists, unheld):
+                    blob = zlib.compress(json.dumps(record).encode("ascii"), 1)
+                    data.write(blob)
+                    data.flush()  # the record before its entry: an entry never points past the data
+                    entry = numpy.array([(end, len(blob), outer, position)], dtype=_ENTRY)
+                    index.write(entry.tobytes())
+                    index.flush()
+                    end, count = end + len(blob), count + 1
+        write_json_atomically(self._done, {"records": count})
+        enforce_cache_limit(os.path.dirname(os.path.dirname(self._index)), keep=(self.meta,))
+
+
+# A child forked while a build thread ran holds no such thread: it looks for a builder through the lock instead.
+os.register_at_fork(after_in_child=RecordStore._building.clear)
+
+
+# ---- the cache: what is kept, what it costs, and a bound on it ----
+
+CACHE_LIMIT = os.environ.get("SCIFIG_CACHE_LIMIT", "20GB")  # the default cap; "0" or "none": unbounded
+
+
+def in_use(meta):
+    """A shared lock on a cache entry while it is read: clearing and eviction skip entries that are in use."""
+    return _EntryLock(meta, shared=True)
+
+
+class _EntryLock:
+    """fcntl's flock on an entry's meta file: shared for readers, exclusive (without waiting) for removal. Where
+    fcntl is missing (Windows), nothing is locked and nothing is evicted."""
+
+    def __init__(self, meta, shared):
+        self._meta, self._shared, self._file, self.held = meta, shared, None, False
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        self._file = io.open(self._meta, "rb")
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.held = True
+        except OSError:
+            self.held = False
+        return self
+
+    def __exit__(self, *exc):
+        if self._file:
+            self._file.close()  # releases the lock
+        return False
+
+
+class CacheEntry(NamedTuple):
+    """One thing scifig keeps: its kind, what it is of, its files, their size and when it was last used."""
+
+    kind: str
+    archive: str
+    member: str
+    meta: str
+    files: tuple
+    bytes: int
+    last_use: float
+
+
+def cache_entries(root):
+    """Every entry under `root` (scifig's cache folder), least recently used first."""
+    entries = []
+    for folder in ("member-index", "record-stores", "eval-articles"):
+        for meta in sorted(glob.glob(os.path.join(root, folder, "*.meta.json"))):
+            try:
+                with io.open(meta, encoding="utf-8") as file:
+                    described = json.load(file)
+                status = os.stat(meta)
+            except (OSError, ValueError):
+                continue
+            files = tuple(os.path.join(os.path.dirname(meta), name) for name in described.get("files", []))
+            size = sum(os.path.getsize(path) for path in files if os.path.exists(path)) + status.st_size
+            entries.append(CacheEntry(described.get("kind", folder), described.get("archive", ""),
+                                      described.get("member", ""), meta, files, size, status.st_mtime))
+    return sorted(entries, key=lambda entry: entry.last_use)
+
+
+def remove_entry(entry):
+    """Removes an entry unless a reader holds it (or a build is under way); returns whether it did."""
+    with _EntryLock(entry.meta, shared=False) as lock:
+        if not lock.held:
+            return False
+        for path in entry.files:
+            if path.endswith(".lock"):
+                continue
+            if os.path.exists(path):
+                os.remove(path)
+        os.remove(entry.meta)
+    return True
+
+
+def enforce_cache_limit(root, limit=None, keep=()):
+    """Evicts least-recently-used entries not in use until the cache is under `limit` (CACHE_LIMIT unless given;
+    a size such as "20GB"); entries whose meta file is in `keep` stay. Returns the entries removed."""
+    limit = CACHE_LIMIT if limit is None else limit
+    if str(limit).lower() in ("0", "none", ""):
+        return []
+    budget = parse_size(limit)
+    entries = cache_entries(root)
+    total = sum(entry.bytes for entry in entries)
+    removed = []
+    for entry in entries:
+        if total <= budget:
+            break
+        if entry.meta not in keep and remove_entry(entry):
+            total -= entry.bytes
+            removed.append(entry)
+    return removed
+
+
+def parse_size(text):
+    """Bytes in a size such as 20GB, 500MB or 1024."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?\s*", str(text), re.IGNORECASE)
+    if not found:
+        raise ValueError(f"not a size: {text!r} (write it as 20GB, 500MB, ...)")
+    return int(float(found[1]) * 1024 ** " KMGT".index(found[2].upper() or " "))
 
 
 def write_json_atomically(path, value):
@@ -809,6 +1015,30 @@ def write_json_atomically(path, value):
         logger.warning("could not keep %s: %s", path, error)
         if os.path.exists(partial):
             os.remove(partial)
+
+
+class SeenIds:
+    """Strings seen so far (a split's row ids), in 8 bytes each however many: their 64-bit hashes, the latest in a set,
+    the others merged into a sorted array. Two distinct strings of one hash would look alike; among a million,
+    that has a chance of about 1 in 30 million."""
+
+    MERGE = 1 << 16
+
+    def __init__(self):
+        self._latest, self._merged = set(), numpy.empty(0, numpy.int64)
+
+    def __contains__(self, text):
+        key = stable_hash(text)
+        if key in self._latest:
+            return True
+        at = int(numpy.searchsorted(self._merged, key))
+        return at < len(self._merged) and self._merged[at] == key
+
+    def add(self, text):
+        self._latest.add(stable_hash(text))
+        if len(self._latest) >= self.MERGE:
+            self._merged = numpy.union1d(self._merged, numpy.fromiter(self._latest, numpy.int64))
+            self._latest = set()
 
 
 # ================================================================================================== 5. read-ahead

@@ -1,12 +1,13 @@
 """scifig at real scale: one table, every figure measured in the same run.
 
-    python benchmarks/run.py [--articles 1000] [--workdir /tmp/scifig-bench] [--memory-json-gb 1] [--members 500000]
+    python benchmarks/run.py [--articles 1000] [--workdir /tmp/scifig-bench] [--memory-json-gb 1.25] [--members 500000]
+        [--code-before DIR]
 
 1. Overhead: streaming rows/s through scifig.load(..., streaming=True) against plain Python opening the same zip
    members, parsing the same JSON and decoding the same PNGs (what `datasets`' Image feature does).
-2. Memory: peak RSS streaming (a) `captioning` train whose JSON is >= 1 GB and (b) `mcq` validation out of an
-   archive with >= 500k members, and each again at twice the size; (c) one reader streaming `pretraining`, whose
-   pickles of 200 documents are each read whole.
+2. Memory: peak RSS streaming (a) `captioning` train whose JSON is 1.25 GB, and at twice and four times that, and
+   (b) `mcq` validation out of an archive with >= 500k members, and at twice that; (c) one reader streaming
+   `pretraining`, whose pickles of 200 documents are each unpickled as they are read.
 3. Latency hiding: `mcq` validation over the local Range server with 20 ms added to every request, against 0 ms.
 4. Parallel prepare: download_and_prepare(num_proc=2) against num_proc=1 on `pretraining`.
 5. Time to first row streaming each config from the HTTP server, and the bytes served by then.
@@ -14,6 +15,12 @@
    (the member index kept by an earlier process) against cold; the bytes of the train JSON served over one
    `captioning` train epoch cut into 64 shards and read by 2 processes (as 2 DataLoader workers); full-epoch
    rows/s with 64 shards against 8; `export --num-proc 2` against 1.
+7. Streaming train at MMSci's size: time to first row of `captioning` train over the Range server with a cold
+   cache, at the main corpus's JSON, 1.25 GB and 2.5 GB (in MMSci's proportions of evaluation articles), and warm;
+   the time until all 8 parts have a first row; full-epoch rows/s against the code before (--code-before); the
+   record store's disk per GB of JSON; the cache under SCIFIG_CACHE_LIMIT.
+8. The `sft` mixture into a trainer: rows/s into a DataLoader with 2 workers beside the training steps/s of the
+   tiny Qwen2-VL the tests build (in .venv-train, which has torch and torchvision); its time to first row.
 
 Each measurement runs in a fresh child process with USE_TORCH=0: datasets imports torch (~180 MB) into any
 IterableDataset when torch is installed, which would measure torch, not scifig. Corpora are built by
@@ -67,13 +74,13 @@ class _AnonymousPeak(threading.Thread):
 
 
 def child_stream(config, split, data_dir=None, base_url=None, limit=None, cache_dir=None, train_shards=None,
-                 worker=None, workers=None):
+                 worker=None, workers=None, **config_kwargs):
     """Streams a split (with `workers`, only this worker's share of its shards, as a DataLoader worker does)."""
     import scifig
 
     started = time.perf_counter()
     stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url,
-                         cache_dir=cache_dir, train_shards=train_shards)
+                         cache_dir=cache_dir, train_shards=train_shards, **config_kwargs)
     if workers:
         stream = stream.shard(num_shards=workers, index=worker)
     rows, first = 0, None
@@ -84,6 +91,48 @@ def child_stream(config, split, data_dir=None, base_url=None, limit=None, cache_
         if limit and rows >= limit:
             break
     return {"rows": rows, "seconds": time.perf_counter() - started, "first_row": first, "peak_mb": _peak_mb()}
+
+
+def child_loader(config, data_dir=None, base_url=None, cache_dir=None, workers=2, limit=None):
+    """Rows a torch DataLoader gets from the stream, its workers sharing the shards (sft: the chat layout)."""
+    import torch.utils.data
+
+    import scifig
+
+    started = time.perf_counter()
+    stream = scifig.load(config, split="train", streaming=True, data_dir=data_dir, base_url=base_url,
+                         cache_dir=cache_dir)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers)
+    rows, first = 0, None
+    for _ in loader:
+        rows += 1
+        first = first or time.perf_counter() - started
+        if limit and rows >= limit:
+            break
+    return {"rows": rows, "seconds": time.perf_counter() - started, "first_row": first, "peak_mb": _peak_mb()}
+
+
+def child_tiny_model(data_dir, steps):
+    """Training steps/s of the tiny Qwen2-VL the tests build, on `sft` rows (batch 1): what a model consumes."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    import tiny_qwen2vl
+
+    import scifig
+
+    processor = tiny_qwen2vl.processor()
+    model = tiny_qwen2vl.model(processor.tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    rows = list(scifig.load("sft", split="train", streaming=True, data_dir=data_dir).take(steps))
+    started = time.perf_counter()
+    for row in rows:
+        text = processor.apply_chat_template(row["messages"], tokenize=False)
+        batch = processor(text=[text], images=row["images"], return_tensors="pt")
+        model(**batch, labels=batch["input_ids"]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return {"rows": len(rows), "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
 
 
 def child_baseline(config, split, data_dir, limit=None):
@@ -127,12 +176,20 @@ def child_export(config, data_dir, num_proc, out, cache_dir, max_shard_size):
     return {"rows": rows, "seconds": time.perf_counter() - started, "peak_mb": _peak_mb()}
 
 
-CHILDREN = {"stream": child_stream, "baseline": child_baseline, "prepare": child_prepare, "export": child_export}
+CHILDREN = {"stream": child_stream, "baseline": child_baseline, "prepare": child_prepare, "export": child_export,
+            "loader": child_loader, "tiny_model": child_tiny_model}
+# Children that need torch (and, for the model, torchvision): they run in TRAIN_PYTHON's environment.
+_TORCH = {"loader", "tiny_model"}
+TRAIN_PYTHON = ROOT / ".venv-train" / "bin" / "python"
+CODE = {"code": str(ROOT)}  # which checkout the children run; --code-before adds another, for "vs before" rows
 
 
-def _child_command(kind, kwargs):
-    env = {**os.environ, "USE_TORCH": "0", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": str(ROOT)}
-    return [sys.executable, __file__, "--child", kind, json.dumps(kwargs)], env
+def _child_command(kind, kwargs, code=None):
+    env = {**os.environ, "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "PYTHONPATH": code or CODE["code"]}
+    if kind not in _TORCH:
+        env["USE_TORCH"] = "0"
+    python = str(TRAIN_PYTHON) if kind in _TORCH else sys.executable
+    return [python, __file__, "--child", kind, json.dumps(kwargs)], env
 
 
 def _child_result(kind, kwargs, returncode, stdout, stderr):
@@ -141,17 +198,18 @@ def _child_result(kind, kwargs, returncode, stdout, stderr):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def run_child(kind, **kwargs):
-    command, env = _child_command(kind, kwargs)
+def run_child(kind, code=None, **kwargs):
+    command, env = _child_command(kind, kwargs, code)
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     return _child_result(kind, kwargs, result.returncode, result.stdout, result.stderr)
 
 
-def run_children(kind, each):
+def run_children(kind, each, environment=None):
     """Children run at once (as DataLoader workers do), one per kwargs in `each`; their results in that order."""
     started = []
     for kwargs in each:
         command, env = _child_command(kind, kwargs)
+        env.update(environment or {})
         started.append((kwargs, subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                  text=True)))
     results = []
@@ -193,6 +251,23 @@ def corpus(workdir, name, **kwargs):
     return folder
 
 
+# MMSci's proportions: 1,344 dev and 1,343 test articles beside 58,853 train ones
+MMSCI_EVAL_FRACTION = 1344 / (58853 + 1344 + 1343)
+PER_ARTICLE_GB = 41.2e3 / 1e9  # content (40 KB), abstract and captions of one train record
+
+
+def json_corpus(work, gb):
+    """A benchmark.zip whose train captioning JSON is about `gb` GB, in MMSci's split proportions."""
+    articles = int(gb / PER_ARTICLE_GB / (1 - 2 * MMSCI_EVAL_FRACTION)) + 1
+    return corpus(work, f"json-{gb:g}gb", n_articles=articles, figure_kb=(1, 1), content_kb=40,
+                  archives=("benchmark",), image_pool=8, dev_fraction=MMSCI_EVAL_FRACTION,
+                  test_fraction=MMSCI_EVAL_FRACTION)
+
+
+def _store_bytes(cache):
+    return sum(path.stat().st_size for path in Path(cache, "scifig", "record-stores").glob("*.records"))
+
+
 def _json_gb(folder):
     with zipfile.ZipFile(folder / "benchmark.zip") as archive:
         return archive.getinfo(benchmark_json("train", "captioning")).file_size / 1e9
@@ -207,11 +282,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", type=int, default=1000, help="articles in the main corpus (realistic figures)")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "scifig-bench"))
-    parser.add_argument("--memory-json-gb", type=float, default=1.0, help="train captioning JSON size for 2(a)")
+    parser.add_argument("--memory-json-gb", type=float, default=1.25, help="train captioning JSON size for 2(a)")
     parser.add_argument("--members", type=int, default=500_000, help="archive members for 2(b)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the overhead measurement")
     parser.add_argument("--rows", type=int, default=1500, help="rows per overhead measurement")
+    parser.add_argument("--code-before", help="a checkout of the code before a change, for the rows that compare "
+                                              "with it (7c)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -245,14 +322,14 @@ def main(argv=None):
 
     # 2. memory, flat in the input
     if not args.skip_memory:
-        per_article_gb = 41.2e3 / 1e9  # content (40 KB), abstract and captions of one train record
-        for scale in (1, 2):
-            articles = int(args.memory_json_gb * scale / per_article_gb / 0.8) + 1  # 80% of articles are train
-            folder = corpus(work, f"json-{args.memory_json_gb * scale:g}gb", n_articles=articles, figure_kb=(1, 1),
-                            content_kb=40, archives=("benchmark",), image_pool=8)
-            measured = run_child("stream", config="captioning", split="train", data_dir=str(folder))
+        for scale in (1, 2, 4):
+            folder = json_corpus(work, args.memory_json_gb * scale)
+            with tempfile.TemporaryDirectory() as kept:
+                measured = run_child("stream", config="captioning", split="train", data_dir=str(folder),
+                                     cache_dir=kept)
             row(f"2a. peak RSS: captioning train, JSON {_json_gb(folder):.2f} GB", f"{measured['peak_mb']:.0f} MB",
-                "<= 200 MB, flat", f"{measured['rows']} rows in {measured['seconds']:.0f} s")
+                "<= 200 MB, flat", f"{measured['rows']} rows in {measured['seconds']:.0f} s; "
+                f"{measured['anon_mb']:.0f} MB anonymous")
         for scale in (1, 2):
             articles = int(args.members * scale / 5.6) + 1
             folder = corpus(work, f"members-{args.members * scale}", n_articles=articles, figure_kb=(1, 1),
@@ -280,7 +357,8 @@ def main(argv=None):
         with zipfile.ZipFile(shards / "pretraindata.zip") as archive:
             pickles = [info.file_size for info in archive.infolist() if info.filename.endswith(".pkl")]
         row("2c. peak RSS: pretraining train, one reader", f"{measured['peak_mb']:.0f} MB", "<= 200 MB",
-            f"{len(pickles)} pickles of 200 documents, {sum(pickles) / len(pickles) / 1e6:.0f} MB each, read whole; "
+            f"{len(pickles)} pickles of 200 documents, {sum(pickles) / len(pickles) / 1e6:.0f} MB each, unpickled as "
+            f"read; "
             f"{measured['rows']} documents")
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
         single = run_child("prepare", config="pretraining", data_dir=str(shards), num_proc=1, cache_dir=one)
@@ -292,9 +370,11 @@ def main(argv=None):
     # 5. time to first row over HTTP, and what each config reads by then
     reads = {"pretraining": "the central directory and the first pickle, read whole",
              "articles": "the central directory and the first article's JSON and figures",
-             # train JSON read in parts: the first reader on a machine parses it whole into the record store
-             **{config: "the central directory, the whole train JSON (first read on this machine: parsed into the "
-                        f"cache) and the figures of the first {scifig.RECIPES[config].ahead} records"
+             # train JSON read in parts: the first reader on a machine parses it into the record store, and its
+             # first records are there to read at once; train is clean: the evaluation files are read first
+             **{config: "the central directory, the dev and test files (the evaluation articles), the train "
+                        "JSON's first chunks (parsed into the record store as they arrive) and the figures of the "
+                        f"first {scifig.RECIPES[config].ahead} records"
                 for config in ("captioning", "chat")}}
     for config, split in (("captioning", "train"), ("mcq", "validation"), ("chat", "train"),
                           ("pretraining", "train"), ("articles", "train")):
@@ -362,6 +442,82 @@ def main(argv=None):
         f"--num-proc 1 took {exports[1]['seconds']:.0f} s, 2 took {exports[2]['seconds']:.0f} s; {exports[1]['rows']} "
         f"rows in shards of <= 100 MB; peak of the parent {max(e['peak_mb'] for e in exports.values()):.0f} MB, "
         f"{max(e['anon_mb'] for e in exports.values()):.0f} MB anonymous (the rest: the memory-mapped Arrow cache)")
+
+    # 7. streaming train at MMSci's size: first rows while the parse runs, memory flat, the cache bounded
+    for folder in (main_corpus, json_corpus(work, args.memory_json_gb), json_corpus(work, 2 * args.memory_json_gb)):
+        server = serve(folder, 0.0)
+        try:
+            with tempfile.TemporaryDirectory() as kept:
+                cold = run_child("stream", config="captioning", split="train", base_url=server.url, limit=1,
+                                 cache_dir=kept)
+                served = server.bytes_sent
+                if folder == main_corpus:
+                    whole = run_child("stream", config="captioning", split="train", base_url=server.url,
+                                      cache_dir=kept)
+                    warm = run_child("stream", config="captioning", split="train", base_url=server.url, limit=1,
+                                     cache_dir=kept)
+                    store = _store_bytes(kept)
+        finally:
+            server.stop()
+        row(f"7a. time to first row: captioning train over HTTP, cold, JSON {_json_gb(folder):.2f} GB",
+            f"{cold['first_row']:.2f} s", "<= 2 s",
+            f"{served / 1e6:.1f} MB served by then; peak {cold['peak_mb']:.0f} MB")
+    row("7a. time to first row: captioning train over HTTP, warm (the store whole)", f"{warm['first_row']:.2f} s",
+        "<= 0.19 s", f"after a whole epoch of {whole['rows']} rows; peak {warm['peak_mb']:.0f} MB")
+    row("7e. disk: the record store per GB of train JSON", f"{store / (_json_gb(main_corpus) * 1e9):.2f} GB/GB",
+        "—", f"{store / 1e6:.1f} MB for the main corpus's {_json_gb(main_corpus) * 1e3:.0f} MB train JSON "
+             "(its records, compressed at level 1)")
+    big = json_corpus(work, 2 * args.memory_json_gb)
+    server = serve(big, 0.0)
+    try:
+        with tempfile.TemporaryDirectory() as kept:
+            parts = run_children("stream", [dict(config="captioning", split="train", base_url=server.url, limit=1,
+                                                 cache_dir=kept, worker=w, workers=8) for w in range(8)])
+    finally:
+        server.stop()
+    row(f"7b. time until all 8 parts have a first row: captioning train, JSON {_json_gb(big):.2f} GB, 8 processes",
+        f"{max(p['first_row'] for p in parts):.2f} s", "<= 3 s",
+        f"first rows between {min(p['first_row'] for p in parts):.2f} and {max(p['first_row'] for p in parts):.2f} s;"
+        f" peak {max(p['peak_mb'] for p in parts):.0f} MB per process")
+    if args.code_before:
+        epochs = {}
+        for label, code in (("now", str(ROOT)), ("before", args.code_before)):
+            with tempfile.TemporaryDirectory() as kept:  # the same rows: train without the evaluation articles
+                measured = run_child("stream", code=code, config="captioning", split="train",
+                                     data_dir=str(main_corpus), cache_dir=kept, exclude_eval_articles=True)
+            epochs[label] = measured["rows"] / measured["seconds"]
+        row("7c. full-epoch streaming rows/s, captioning train, cold cache, vs the code before the streaming store",
+            f"{epochs['now'] / epochs['before']:.2f}x", ">= 0.95x",
+            f"{epochs['now']:.0f} vs {epochs['before']:.0f} rows/s ({args.code_before})")
+    capped = {"SCIFIG_CACHE_LIMIT": "300MB"}
+    with tempfile.TemporaryDirectory() as kept:
+        largest = 0
+        for folder in (json_corpus(work, args.memory_json_gb), main_corpus, json_corpus(work, args.memory_json_gb)):
+            run_children("stream", [dict(config="captioning", split="train", data_dir=str(folder), limit=1000,
+                                         cache_dir=kept)], environment=capped)
+            largest = max(largest, sum(p.stat().st_size for p in Path(kept, "scifig").rglob("*") if p.is_file()))
+    row("7d. the cache under its cap: three train stores written in turn, SCIFIG_CACHE_LIMIT=300MB",
+        f"{largest / 1e6:.0f} MB", "<= 300 MB", "the largest the cache folder was after each load")
+
+    # 8. the sft mixture into a trainer
+    if TRAIN_PYTHON.exists():
+        with tempfile.TemporaryDirectory() as kept:
+            loader = run_child("loader", config="sft", data_dir=str(main_corpus), cache_dir=kept, limit=2000)
+        model = run_child("tiny_model", data_dir=str(main_corpus), steps=50)
+        row("8a. sft rows/s into a DataLoader (2 workers) beside a tiny Qwen2-VL's training steps",
+            f"{loader['rows'] / loader['seconds']:.0f} vs {model['rows'] / model['seconds']:.1f} rows/s", "—",
+            f"{loader['rows']} rows streamed from the main corpus (first at {loader['first_row']:.2f} s); the model: "
+            f"{model['rows']} steps of batch 1 on CPU")
+    server = serve(main_corpus, 0.0)
+    try:
+        with tempfile.TemporaryDirectory() as kept:
+            cold = run_child("stream", config="sft", split="train", base_url=server.url, limit=1, cache_dir=kept)
+            everything = run_child("stream", config="sft", split="train", base_url=server.url, cache_dir=kept)
+            warm = run_child("stream", config="sft", split="train", base_url=server.url, limit=1, cache_dir=kept)
+    finally:
+        server.stop()
+    row("8b. time to first row: sft train over HTTP, cold and warm", f"{cold['first_row']:.2f} / "
+        f"{warm['first_row']:.2f} s", "—", f"warm: after an epoch of {everything['rows']} rows")
 
     cores = os.cpu_count()
     print(f"\nscifig benchmark — {cores} cores, main corpus {args.articles} articles "

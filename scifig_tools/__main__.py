@@ -35,6 +35,12 @@ def main(argv=None):
     dummy = commands.add_parser("dummy-data", help="rebuild dummy_data/*.zip from dummy_data/source/")
     dummy.add_argument("--out", default=None)
 
+    cache = commands.add_parser("cache", help="list, bound or clear what scifig keeps in the cache")
+    cache.add_argument("--cache-dir", help="the datasets cache a load uses (HF_DATASETS_CACHE unless given)")
+    held = cache.add_mutually_exclusive_group()
+    held.add_argument("--clear", action="store_true", help="remove every entry no reader holds")
+    held.add_argument("--limit", help="evict least-recently-used entries down to this size, e.g. 5GB")
+
     serve = commands.add_parser("serve", help="serve a folder of archives with HTTP Range support")
     serve.add_argument("directory", help="the folder holding benchmark.zip, pretraindata.zip and rawdata.zip")
     serve.add_argument("--host", default="127.0.0.1")
@@ -217,6 +223,15 @@ def _run(parser, args):
             for path, md5 in harness_tool.vlmevalkit_tsvs(args.out_dir, args.split, args.data_dir, args.base_url,
                                                           args.dataset).items():
                 print(f"{path}  md5 {md5}")
+    elif args.command == "cache":
+        from scifig_tools import cache as cache_tool
+
+        if args.clear:
+            removed, held = cache_tool.clear(args.cache_dir)
+            print(f"removed {len(removed)} entries" + (f"; {len(held)} in use, kept" if held else ""))
+        elif args.limit:
+            print(f"evicted {len(cache_tool.limit(args.limit, args.cache_dir))} entries")
+        print(cache_tool.listing(args.cache_dir))
     elif args.command == "serve":
         from scifig_tools.serve import RangeServer
 

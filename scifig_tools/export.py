@@ -157,7 +157,9 @@ def write_card(out_dir, repo_id=None):
         if entry["config_name"] == default:
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
-    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id)
+    # the contamination paragraph measures the bundled sample: the export's card is about the export's own rows
+    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id,
+               contamination="")
     croissant.write(out_dir, repo_id)
     chart = paths.REPOSITORY / "assets" / "figures_per_subject.png"
     (out_dir / "assets").mkdir(exist_ok=True)

@@ -85,7 +85,8 @@ def test_the_evaluation_articles_are_read_once_per_machine(tmp_path, cache):
     code = (f"import scifig; rows = scifig.load('chat', split='train', streaming=True, data_dir={str(tmp_path)!r}, "
             f"cache_dir={cache!r}); print(sum(1 for _ in rows.select_columns(['id'])))")
     first = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    kept = list((Path(cache) / "scifig" / "eval-articles").glob("*.json"))
+    kept = [path for path in (Path(cache) / "scifig" / "eval-articles").glob("*.json")
+            if not path.name.endswith(".meta.json")]
     assert first.returncode == 0, first.stderr
     assert len(kept) == 1 and sorted(json.loads(kept[0].read_text())["test"]) == [
         "ncomms90003", "ncomms90007", "ncomms90008"]

@@ -129,8 +129,9 @@ def test_concurrent_first_readers_leave_one_whole_index(tmp_path):
     readers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [reader.communicate(timeout=120)[0].split() for reader in readers]
     assert all(reader.returncode == 0 for reader in readers) and len({names for _, names in outputs}) == 1
-    kept = list((tmp_path / "cache" / "member-index").glob("*"))
-    assert len(kept) == 1 and kept[0].suffix == ".npz"  # no partial file left behind
+    kept = sorted(path.name for path in (tmp_path / "cache" / "member-index").glob("*"))
+    # one index and its description for the cache listing; no partial file left behind
+    assert len(kept) == 2 and kept[0].endswith(".meta.json") and kept[1] == kept[0].replace(".meta.json", ".npz")
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert again == ["1", outputs[0][1]]
 

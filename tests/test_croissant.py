@@ -12,11 +12,14 @@ import mlcroissant
 import numpy as np
 import pytest
 
-import scifig
-from scifig_tools import croissant, facts
-from scifig_tools.export import export
+from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
 
-from conftest import DUMMY, ROOT, copy_builder
+if SCRIPTS_RUN:
+    pytest.skip("the export is written and read with datasets >= 4, the Hub's own line", allow_module_level=True)
+
+import scifig  # noqa: E402
+from scifig_tools import croissant, facts  # noqa: E402
+from scifig_tools.export import export  # noqa: E402
 
 # mlcroissant 1.1.1 maps a transform over one level of lists only (apply_transforms_fn in its
 # operation_graph/operations/field.py), so it cannot read a list inside a list: the messages/content parts of chat
