@@ -413,11 +413,13 @@ class _MemberTable:
             self._columns[field].append(getattr(member, field))
 
     def freeze(self):
+        """Sorts the figures by hash, each column in the narrowest integer type its values fit (31 bytes a figure
+        where sizes fit 32 bits, as every figure's do)."""
         hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, "int64")
         order = numpy.argsort(hashes, kind="stable")
         self._hashes = hashes[order]
-        self._columns = {field: numpy.frombuffer(column, dtype=column.typecode)[order] if len(column) else
-                         numpy.empty(0) for field, column in self._columns.items()}
+        self._columns = {field: _narrowest(numpy.frombuffer(column, dtype=column.typecode)[order]) if len(column)
+                         else numpy.empty(0, numpy.int64) for field, column in self._columns.items()}
 
     def _position(self, name):
         key = _name_hash(name)
@@ -481,6 +483,15 @@ class _MemberTable:
         except Exception as error:  # noqa: BLE001 - a damaged index is read again from the archive
             logger.warning("ignoring the member index at %s: %s", path, error)
             return None
+
+
+def _narrowest(values):
+    """Non-negative integers in the narrowest unsigned type that holds them all."""
+    largest = int(values.max())
+    for dtype in (numpy.uint8, numpy.uint16, numpy.uint32):
+        if largest <= numpy.iinfo(dtype).max:
+            return values.astype(dtype)
+    return values.astype(numpy.int64)
 
 
 class _CentralDirectory:
@@ -1018,27 +1029,37 @@ def write_json_atomically(path, value):
 
 
 class SeenIds:
-    """Strings seen so far (a split's row ids), in 8 bytes each however many: their 64-bit hashes, the latest in a set,
-    the others merged into a sorted array. Two distinct strings of one hash would look alike; among a million,
-    that has a chance of about 1 in 30 million."""
+    """Strings seen so far (a split's row ids), in 8 bytes each however many: their 64-bit hashes, the latest in a
+    small set, the others in sorted runs merged as they pair up (never more than 2^20 to a run, so a merge never
+    copies more than 8 MB). Two distinct strings of one hash would look alike; among a million, that has a chance of
+    about 1 in 30 million."""
 
-    MERGE = 1 << 16
+    LATEST = 1 << 13
+    LONGEST = 1 << 20
 
     def __init__(self):
-        self._latest, self._merged = set(), numpy.empty(0, numpy.int64)
+        self._latest, self._runs = set(), []
 
     def __contains__(self, text):
         key = stable_hash(text)
         if key in self._latest:
             return True
-        at = int(numpy.searchsorted(self._merged, key))
-        return at < len(self._merged) and self._merged[at] == key
+        for run in self._runs:
+            at = int(numpy.searchsorted(run, key))
+            if at < len(run) and run[at] == key:
+                return True
+        return False
 
     def add(self, text):
         self._latest.add(stable_hash(text))
-        if len(self._latest) >= self.MERGE:
-            self._merged = numpy.union1d(self._merged, numpy.fromiter(self._latest, numpy.int64))
-            self._latest = set()
+        if len(self._latest) < self.LATEST:
+            return
+        self._runs.append(numpy.sort(numpy.fromiter(self._latest, numpy.int64, len(self._latest))))
+        self._latest = set()
+        while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]) and (
+                len(self._runs[-1]) + len(self._runs[-2]) <= self.LONGEST):
+            last = self._runs.pop()
+            self._runs[-1] = numpy.sort(numpy.concatenate([self._runs[-1], last]))
 
 
 # ================================================================================================== 5. read-ahead
