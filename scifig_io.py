@@ -24,7 +24,6 @@ helper module and copies it beside the script. It reads top to bottom:
 Everything that goes wrong with the data raises ScifigDataError naming the archive and the member.
 """
 
-import array
 import collections
 import concurrent.futures
 import functools
@@ -37,6 +36,7 @@ import pickle
 import re
 import stat
 import struct
+import tempfile
 import threading
 import time
 import warnings
@@ -230,9 +230,9 @@ def _check_member(label, name, member, size, crc):
 # for the 742k figures of MMSci's archives, against a 200 MB budget for a whole reader); it cannot drop the members a
 # split does not need while it parses the central directory; and every read goes through its one shared file
 # object, so prefetch threads and HTTP ranges cannot overlap. fsspec's zip filesystem wraps that ZipFile and adds a
-# dict per member (1,415 bytes in all). This reader keeps the members `keep` selects, 44 bytes each for figures,
-# and reads each by its own range (pread, or one HTTP Range request). Measured with 200k members by
-# `python benchmarks/zip_index_memory.py`.
+# dict per member (1,415 bytes in all). This reader keeps the members `keep` selects, figures in a sorted file of
+# 40 bytes each with 0.125 bytes each in memory (_MemberTable), and reads each member by its own range (pread, or
+# one HTTP Range request). Measured by `python benchmarks/zip_index_memory.py --members 1000000`.
 
 class ZipArchive:
     """The members of one zip that `keep(name)` selects, read by range from a local file or a URL.
@@ -257,15 +257,13 @@ class ZipArchive:
         index = None
         if index_dir:
             digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self._bytes.version}|{index_key}".encode()).hexdigest()
-            index = os.path.join(index_dir, f"{digest}.npz")
+            index = os.path.join(index_dir, digest)
             self._members = _MemberTable.load(index, tail)
             self.from_index = self._members is not None
         if not self.from_index:
-            self._members = self._read_central_directory(keep, tail)
-            if index:
-                self._members.save(index, tail, self.label)
+            self._members = self._read_central_directory(keep, tail, kept_at=index)
 
-    def _read_central_directory(self, keep, tail):
+    def _read_central_directory(self, keep, tail, kept_at):
         size = self._bytes.size
         # The end record is the last 22 bytes unless the archive has a comment (up to 64 KiB): look there last.
         for tail_len in (len(tail), min(size, _EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)):
@@ -293,7 +291,7 @@ class ZipArchive:
                 f"{self.label}: the central directory ends at byte {cd_offset + cd_size} past the archive's "
                 f"{size} bytes; the archive is truncated"
             )
-        members = _MemberTable()
+        members = _MemberTable(expected=count)
         entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
         for index in range(count):
             header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
@@ -321,7 +319,7 @@ class ZipArchive:
                 f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
                 "the archive is damaged"
             )
-        members.freeze()
+        members.freeze(kept_at, tail, self.label)
         return members
 
     def names(self):
@@ -377,7 +375,7 @@ class ZipArchive:
         return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_CHUNK)
 
 
-_INDEX_FORMAT = "scifig member index 1"
+_INDEX_FORMAT = "scifig member index 2"
 
 
 def stable_hash(text):
@@ -389,42 +387,125 @@ def stable_hash(text):
 _name_hash = stable_hash  # member names
 
 
-class _MemberTable:
-    """Zip members by name, in ~40 bytes each for figures: a split can need hundreds of thousands of them.
+# Figures' entries (hundreds of thousands in a split) are kept in a file sorted by the hash of their name: a reader
+# holds one hash in _STRIDE of them in memory (0.125 bytes a figure) and reads two strides by pread per lookup.
+_FIGURE = numpy.dtype([("hash", "<i8"), ("offset", "<i8"), ("csize", "<i8"), ("size", "<i8"), ("crc", "<u4"),
+                       ("method", "<u2"), ("extra", "<u2")])
+_STRIDE = 64
+_BATCH = 1 << 16  # entries gathered in memory before they go to their partitions (2.5 MB)
 
-    Figures are kept only as (hash of name, extent) in sorted numpy columns; other members (JSON, pickles) also
-    by name, so they can be listed. The local header's own name is checked on every read, so a hash collision is
-    caught, not served. Saved and loaded as plain numpy arrays (no pickle), to be shared between processes.
+
+def _partition(hashes, bits):
+    """Which of 2**bits partitions each hash falls in, in the hashes' sorted order (so partitions sort apart)."""
+    if not bits:
+        return numpy.zeros(len(hashes), numpy.int64)
+    return ((hashes.view(numpy.uint64) ^ numpy.uint64(1 << 63)) >> numpy.uint64(64 - bits)).astype(numpy.int64)
+
+
+class _MemberTable:
+    """Zip members by name: figures in a file sorted by name hash, the other members (JSON, pickles) in memory by
+    name, so they can be listed. The local header's own name is checked on every read, so a hash collision is
+    caught, not served.
+
+    Built as the central directory is read: entries are spread over partitions (a temporary file each) by the top
+    bits of their hash, then each partition is sorted alone and appended to the table's file, so the build never
+    holds more than a partition whatever the archive's size. Kept in the cache as that file and a JSON of the
+    other members (no pickle); without a cache, the file is an unnamed temporary one.
     """
 
-    _COLUMNS = (("offset", "q"), ("method", "H"), ("csize", "q"), ("size", "q"), ("crc", "L"), ("extra", "H"))
-
-    def __init__(self):
+    def __init__(self, expected=0):
         self._listed = {}
-        self._hashes = array.array("q")
-        self._columns = {field: array.array(code) for field, code in self._COLUMNS}
+        self._bits = min(8, (int(expected) // _BATCH).bit_length())  # about _BATCH entries a partition, at most
+        self._partitions = [tempfile.TemporaryFile() for _ in range(1 << self._bits)]
+        self._batch = []
+        self._file, self._count, self._sparse = None, 0, None
 
     def add(self, name, member):
         if not is_figure(name):
             self._listed[name] = member
             return
-        self._hashes.append(_name_hash(name))
-        for field, _ in self._COLUMNS:
-            self._columns[field].append(getattr(member, field))
+        self._batch.append((_name_hash(name), member.offset, member.csize, member.size, member.crc, member.method,
+                            member.extra))
+        if len(self._batch) >= _BATCH:
+            self._spread()
 
-    def freeze(self):
-        """Sorts the figures by hash, each column in the narrowest integer type its values fit (31 bytes a figure
-        where sizes fit 32 bits, as every figure's do)."""
-        hashes = numpy.frombuffer(self._hashes, dtype=numpy.int64) if len(self._hashes) else numpy.empty(0, "int64")
-        order = numpy.argsort(hashes, kind="stable")
-        self._hashes = hashes[order]
-        self._columns = {field: _narrowest(numpy.frombuffer(column, dtype=column.typecode)[order]) if len(column)
-                         else numpy.empty(0, numpy.int64) for field, column in self._columns.items()}
+    def _spread(self):
+        entries = numpy.array(self._batch, dtype=_FIGURE)
+        self._batch = []
+        which = _partition(entries["hash"], self._bits)
+        for number in numpy.unique(which):
+            self._partitions[number].write(entries[which == number].tobytes())
 
-    def _position(self, name):
+    def freeze(self, path=None, tail=b"", label=""):
+        """Sorts the figures into their file: kept at `path` (`.figures`, `.members.json`) for other processes, or
+        where that cannot be written (a read-only or full cache), in a temporary file."""
+        self._spread()
+        try:
+            if path:
+                try:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    self._open(self._sorted(f"{path}.figures"))
+                    self._describe(path, tail, label)
+                    return
+                except OSError as error:  # the next process reads the directory again, nothing more
+                    logger.warning("could not keep the member index at %s: %s", path, error)
+            self._open(self._sorted(None))
+        finally:
+            for partition in self._partitions:
+                partition.close()
+            self._partitions = ()
+
+    def _sorted(self, path):
+        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial" if path else None
+        table = io.open(partial, "w+b") if partial else tempfile.TemporaryFile()
+        try:
+            for partition in self._partitions:
+                partition.seek(0)
+                entries = numpy.frombuffer(partition.read(), dtype=_FIGURE)
+                table.write(entries[numpy.argsort(entries["hash"], kind="stable")].tobytes())
+            table.flush()
+        except BaseException:
+            table.close()
+            if partial and os.path.exists(partial):
+                os.remove(partial)
+            raise
+        if not partial:
+            return table
+        table.close()
+        os.replace(partial, path)
+        return io.open(path, "rb")
+
+    def _describe(self, path, tail, label):
+        listed = [[name, list(member)] for name, member in self._listed.items()]
+        write_json_atomically(f"{path}.members.json", {"tail": tail.hex(), "figures": self._count, "listed": listed})
+        meta = f"{path}.meta.json"
+        write_json_atomically(meta, {"kind": "member index", "archive": label, "member": f"{len(self)} members",
+                                     "files": [os.path.basename(path) + suffix
+                                               for suffix in (".figures", ".members.json")]})
+        enforce_cache_limit(os.path.dirname(os.path.dirname(path)), keep=(meta,))
+
+    def _open(self, table):
+        size = os.fstat(table.fileno()).st_size
+        if size % _FIGURE.itemsize:
+            raise ValueError(f"{size} bytes is not a whole number of {_FIGURE.itemsize}-byte entries")
+        self._file, self._count = table, size // _FIGURE.itemsize
+        sparse = [self._entries(start, min(_BATCH, self._count - start))["hash"][::_STRIDE].copy()
+                  for start in range(0, self._count, _BATCH)]  # _BATCH is a multiple of _STRIDE
+        self._sparse = numpy.concatenate(sparse) if sparse else numpy.empty(0, numpy.int64)
+
+    def _entries(self, start, count):
+        return numpy.frombuffer(os.pread(self._file.fileno(), count * _FIGURE.itemsize, start * _FIGURE.itemsize),
+                                dtype=_FIGURE)
+
+    def _find(self, name):
+        if not self._count:
+            return None
         key = _name_hash(name)
-        at = int(numpy.searchsorted(self._hashes, key))
-        return at if at < len(self._hashes) and self._hashes[at] == key else None
+        # the first entry of that hash comes after the stride start below it: in that stride or the next
+        start = max(int(numpy.searchsorted(self._sparse, key)) - 1, 0) * _STRIDE
+        entries = self._entries(start, min(2 * _STRIDE, self._count - start))
+        at = int(numpy.searchsorted(entries["hash"], key))
+        return entries[at] if at < len(entries) and entries[at]["hash"] == key else None
 
     @property
     def listed(self):
@@ -432,66 +513,38 @@ class _MemberTable:
         return self._listed
 
     def has_figure(self, name):
-        return self._position(name) is not None
+        return self._find(name) is not None
 
     def __getitem__(self, name):
         if name in self._listed:
             return self._listed[name]
-        at = self._position(name)
-        if at is None:
+        found = self._find(name)
+        if found is None:
             raise KeyError(name)
-        return _Member(*(int(self._columns[field][at]) for field, _ in self._COLUMNS))
+        return _Member(*(int(found[field]) for field in _Member._fields))
 
     def __len__(self):
-        return len(self._listed) + len(self._hashes)
-
-    def save(self, path, tail, label=""):
-        """Writes the table for other processes: to a temporary name, then renamed, so that a reader never sees a
-        file half written and concurrent first readers do not corrupt it."""
-        listed = json.dumps([[name, list(member)] for name, member in self._listed.items()]).encode("utf-8")
-        columns = {f"column_{field}": self._columns[field] for field, _ in self._COLUMNS}
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
-        try:
-            with io.open(partial, "wb") as file:
-                numpy.savez(file, hashes=self._hashes, listed=numpy.frombuffer(listed, dtype=numpy.uint8),
-                            tail=numpy.frombuffer(tail, dtype=numpy.uint8), **columns)
-            os.replace(partial, path)
-            meta = path[: -len(".npz")] + ".meta.json"
-            write_json_atomically(meta, {"kind": "member index", "archive": label, "member": f"{len(self)} members",
-                                         "files": [os.path.basename(path)]})
-            enforce_cache_limit(os.path.dirname(os.path.dirname(path)), keep=(meta,))
-        except OSError as error:  # a read-only or full cache costs the next process a directory read, nothing more
-            logger.warning("could not keep the member index at %s: %s", path, error)
-            if os.path.exists(partial):
-                os.remove(partial)
+        return len(self._listed) + self._count
 
     @classmethod
     def load(cls, path, tail):
-        """The table saved at `path` for an archive ending in `tail`, or None (absent, another version, damaged)."""
+        """The table kept at `path` for an archive ending in `tail`, or None (absent, another version, damaged)."""
         try:
-            with numpy.load(path, allow_pickle=False) as saved:
-                if saved["tail"].tobytes() != tail:
-                    return None
-                table = cls()
-                table._listed = {name: _Member(*fields) for name, fields in json.loads(saved["listed"].tobytes())}
-                table._hashes = saved["hashes"]
-                table._columns = {field: saved[f"column_{field}"] for field, _ in cls._COLUMNS}
-                return table
+            with io.open(f"{path}.members.json", encoding="utf-8") as file:
+                kept = json.load(file)
+            if bytes.fromhex(kept["tail"]) != tail:
+                return None
+            table = cls.__new__(cls)
+            table._listed = {name: _Member(*fields) for name, fields in kept["listed"]}
+            table._open(io.open(f"{path}.figures", "rb"))
+            if table._count != kept["figures"]:
+                raise ValueError(f"{table._count} figures where {kept['figures']} were written")
+            return table
         except FileNotFoundError:
             return None
         except Exception as error:  # noqa: BLE001 - a damaged index is read again from the archive
             logger.warning("ignoring the member index at %s: %s", path, error)
             return None
-
-
-def _narrowest(values):
-    """Non-negative integers in the narrowest unsigned type that holds them all."""
-    largest = int(values.max())
-    for dtype in (numpy.uint8, numpy.uint16, numpy.uint32):
-        if largest <= numpy.iinfo(dtype).max:
-            return values.astype(dtype)
-    return values.astype(numpy.int64)
 
 
 class _CentralDirectory:
@@ -722,11 +775,22 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 
 def load_plain_pickle(data, label):
-    """A pickle of plain data, from its bytes or a stream."""
+    """A pickle of plain data, from its bytes or a stream, read to the stream's end."""
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
-        return _PlainDataUnpickler(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data).load()
+        value = _PlainDataUnpickler(stream).load()
+    except ScifigDataError:
+        raise
     except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
         raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
+    # The unpickler stops at the pickle's STOP opcode; a zip member checks its CRC only once read to its end, so a
+    # flipped byte inside a string would otherwise pass unseen.
+    trailing = 0
+    while chunk := stream.read(1 << 20):
+        trailing += len(chunk)
+    if trailing:
+        raise ScifigDataError(f"{label}: {trailing} bytes follow the end of the pickle")
+    return value
 
 
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, so always these 12 bytes

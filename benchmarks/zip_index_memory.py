@@ -3,8 +3,8 @@
     python benchmarks/zip_index_memory.py [--members 200000] [--workdir /tmp/scifig-bench]
 
 Writes (once) a zip of that many figure-named members in the benchmark layout, opens it each way in a fresh child
-process, and prints the Python heap each index holds after opening (tracemalloc), per member and scaled to MMSci's
-742,273 figures. The reason scifig reads zips itself: see the comment at ZipArchive in scifig_io.py.
+process, and prints the Python heap each index holds after opening and at most while opening (tracemalloc), per
+member and scaled to MMSci's 742,273 figures. Why scifig reads zips itself: the comment at ZipArchive in scifig_io.py.
 """
 
 import argparse
@@ -30,16 +30,18 @@ PATH = {path!r}
 import scifig, fsspec, zipfile  # imported before measuring: only the index is counted
 tracemalloc.start()
 {opener}
-print(tracemalloc.get_traced_memory()[0])
+print(*tracemalloc.get_traced_memory())
 """
 
 
 def archive(path, members):
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(path, "w") as out:
+        partial = path.with_suffix(".partial")  # an interrupted run leaves no half-written zip under the real name
+        with zipfile.ZipFile(partial, "w") as out:
             for number in range(members):
                 out.writestr(f"benchmark/dev/images/ncomms{number // 6}_figure_{number % 6}.png", b"")
+        partial.replace(path)
     return path
 
 
@@ -53,10 +55,10 @@ def main(argv=None):
     for name, opener in OPENERS.items():
         code = CHILD.format(root=str(ROOT), path=str(path), opener=opener)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        per_member = int(out.split()[-1]) / args.members
-        results[name] = per_member
-        print(f"{name:22s} {per_member:7.0f} bytes per member, {per_member * MMSCI_FIGURES / 2**20:6.0f} MB for "
-              f"MMSci's {MMSCI_FIGURES:,} figures")
+        held, peak = (int(value) / args.members for value in out.split()[-2:])
+        results[name] = {"held": held, "peak": peak}
+        print(f"{name:22s} {held:7.1f} bytes per member held ({held * MMSCI_FIGURES / 2**20:6.1f} MB for MMSci's "
+              f"{MMSCI_FIGURES:,} figures), {peak:7.1f} at most while opening")
     print(json.dumps({"members": args.members, "bytes_per_member": results}))
 
 

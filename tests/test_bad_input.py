@@ -188,6 +188,29 @@ def test_shard_count_file_disagreeing_is_an_error(tmp_path):
         list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))
 
 
+def _stored_pretraining(tmp_path, data):
+    with zipfile.ZipFile(tmp_path / "pretraindata.zip", "w") as archive:  # stored: the pickle's bytes lie in the zip
+        archive.writestr("pretraindata/shards/all/shard_0.pkl", data)
+    return tmp_path / "pretraindata.zip"
+
+
+def test_a_byte_flipped_inside_a_pickled_string_fails_the_members_crc(tmp_path):
+    documents = [{"url": "https://www.nature.com/articles/ncomms1", "text_list": ["the paragraph"], "image_info": [],
+                  "category": "Physical sciences-Physics"}]
+    path = _stored_pretraining(tmp_path, pickle.dumps(documents))
+    path.write_bytes(path.read_bytes().replace(b"the paragraph", b"the paragrapH"))  # still a valid pickle
+    with pytest.raises(scifig.ScifigDataError, match="shard_0.pkl is corrupt .*CRC-32"):
+        list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))
+
+
+def test_bytes_after_the_end_of_a_pickle_are_an_error(tmp_path):
+    documents = [{"url": "https://www.nature.com/articles/ncomms1", "text_list": ["x"], "image_info": [],
+                  "category": "Physical sciences-Physics"}]
+    _stored_pretraining(tmp_path, pickle.dumps(documents) + b"more")
+    with pytest.raises(scifig.ScifigDataError, match="shard_0.pkl: 4 bytes follow the end of the pickle"):
+        list(scifig.load("pretraining", split="train", streaming=True, data_dir=str(tmp_path)))
+
+
 class _NoRangeHandler(RangeRequestHandler):
     def send_head(self):
         del self.headers["Range"]

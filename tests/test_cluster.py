@@ -54,7 +54,7 @@ def test_the_member_index_is_kept_and_a_later_process_skips_the_directory(tmp_pa
         size = (DUMMY / "benchmark.zip").stat().st_size
         read_cold = _served(server, "benchmark.zip", directory, size)
         assert read_cold >= size - directory  # the whole central directory, and the end records
-        kept = list((tmp_path / "cache" / "scifig" / "member-index").glob("*.npz"))
+        kept = list((tmp_path / "cache" / "scifig" / "member-index").glob("*.figures"))
         assert kept, "the first reader kept no index"
         server.ranges.clear()
         _fresh_process_cache()
@@ -106,7 +106,7 @@ def test_a_changed_archive_is_never_mistaken_for_the_kept_index(tmp_path):
 def test_a_damaged_index_is_read_again_from_the_archive(tmp_path):
     cache = str(tmp_path / "cache")
     expected, _ = _ids_in_a_new_process(DUMMY, cache)
-    kept = list((tmp_path / "cache" / "scifig" / "member-index").glob("*.npz"))
+    kept = list((tmp_path / "cache" / "scifig" / "member-index").glob("*.figures"))
     assert kept
     for path in kept:
         path.write_bytes(path.read_bytes()[:200])
@@ -130,8 +130,9 @@ def test_concurrent_first_readers_leave_one_whole_index(tmp_path):
     outputs = [reader.communicate(timeout=120)[0].split() for reader in readers]
     assert all(reader.returncode == 0 for reader in readers) and len({names for _, names in outputs}) == 1
     kept = sorted(path.name for path in (tmp_path / "cache" / "member-index").glob("*"))
-    # one index and its description for the cache listing; no partial file left behind
-    assert len(kept) == 2 and kept[0].endswith(".meta.json") and kept[1] == kept[0].replace(".meta.json", ".npz")
+    # one index (its figures, its other members) and its description for the cache listing; no partial file
+    digest = kept[0].split(".")[0]
+    assert kept == [f"{digest}.figures", f"{digest}.members.json", f"{digest}.meta.json"]
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert again == ["1", outputs[0][1]]
 

@@ -51,3 +51,21 @@ def test_a_flipped_byte_fails_the_crc(tmp_path):
     reader = scifig.scifig_io.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
     with pytest.raises(scifig.ScifigDataError, match="x.json is corrupt"):
         reader.read("x.json")
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["temporary table", "kept table"])
+def test_every_figure_is_found_across_partitions_and_strides(tmp_path, monkeypatch, cache):
+    # Batches of 256 spread 5,000 figures over 32 partition files, in 79 strides of the sorted table: every
+    # boundary a lookup can fall on, in a zip of a few hundred kilobytes.
+    monkeypatch.setattr(scifig.scifig_io, "_BATCH", 256)
+    members = {f"benchmark/train/images/ncomms{n // 6}_figure_{n % 6}.png": (n.to_bytes(3, "big"), zipfile.ZIP_STORED)
+               for n in range(5000)}
+    _write(tmp_path / "many.zip", members)
+    kept = str(tmp_path / "cache") if cache else None
+    for _ in range(2 if cache else 1):  # with a cache, the second reader reads the kept table
+        reader = scifig.scifig_io.ZipArchive(str(tmp_path / "many.zip"), keep=lambda name: True, cache=kept)
+        assert len(reader._members) == len(members)
+        for name, (data, _) in members.items():
+            assert reader.has_figure(name) and reader.read(name) == data
+        assert not any(reader.has_figure(f"benchmark/train/images/ncomms{n}_figure_9.png") for n in range(900))
+    assert reader.from_index == cache
