@@ -1018,10 +1018,13 @@ class CacheEntry(NamedTuple):
     last_use: float
 
 
+CACHE_FOLDERS = ("member-index", "record-stores", "eval-articles")
+
+
 def cache_entries(root):
     """Every entry under `root` (scifig's cache folder), least recently used first."""
     entries = []
-    for folder in ("member-index", "record-stores", "eval-articles"):
+    for folder in CACHE_FOLDERS:
         for meta in sorted(glob.glob(os.path.join(root, folder, "*.meta.json"))):
             try:
                 with io.open(meta, encoding="utf-8") as file:
@@ -1057,6 +1060,8 @@ def enforce_cache_limit(root, limit=None, keep=()):
     if str(limit).lower() in ("0", "none", ""):
         return []
     budget = parse_size(limit)
+    if _cache_bytes(root) <= budget:  # the common case, in one stat per file: no entry's description is read
+        return []
     entries = cache_entries(root)
     total = sum(entry.bytes for entry in entries)
     removed = []
@@ -1067,6 +1072,22 @@ def enforce_cache_limit(root, limit=None, keep=()):
             total -= entry.bytes
             removed.append(entry)
     return removed
+
+
+def _cache_bytes(root):
+    """The size of every file in the cache's folders (what cache_entries counts, and any partial files)."""
+    total = 0
+    for folder in CACHE_FOLDERS:
+        try:
+            with os.scandir(os.path.join(root, folder)) as found:
+                for item in found:
+                    try:
+                        total += item.stat().st_size if item.is_file() else 0
+                    except OSError:  # removed meanwhile by another process
+                        continue
+        except OSError:
+            continue
+    return total
 
 
 def parse_size(text):

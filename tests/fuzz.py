@@ -30,6 +30,7 @@ import signal
 import struct
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import zipfile
@@ -675,7 +676,9 @@ def _alarm(signum, frame):
 def _outcome(config, split, data_dir):
     """("rows", n) or ("error", message) or ("crash", traceback)."""
     try:
-        stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir)
+        # the case's own cache: the user's is left alone, and no case sees what another kept
+        stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir,
+                             cache_dir=os.path.join(data_dir, "cache"))
         rows = 0
         for row in stream:  # images are decoded by datasets' Image feature as each row is yielded
             rows += 1
@@ -730,6 +733,10 @@ def check(damage, verbose=False):
         finally:
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
+            # a store's build goes on after a reader stops at an error: let it finish before its folder goes
+            for thread in threading.enumerate():
+                if thread.name.startswith("scifig store"):
+                    thread.join(TIMEOUT)
     return failures
 
 
