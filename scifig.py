@@ -1056,7 +1056,7 @@ class JsonReader:
 
     def members(self, recipe, split, selection):
         folder = SPLIT_FOLDERS[split]
-        return rf"(^|/){folder}/({re.escape(recipe.member)}$|images/[^/]+$)"
+        return with_eval_files(rf"(^|/){folder}/({re.escape(recipe.member)}$|images/[^/]+$)", split)
 
     def shards(self, source, recipe, split, selection):
         member = f"{SPLIT_FOLDERS[split]}/{recipe.member}"  # found in the archive when read
@@ -1137,7 +1137,7 @@ class MixtureReader:
 
     def members(self, recipe, split, selection):
         files = "|".join(sorted({re.escape(RECIPES[part.source].member) for part in SFT_PARTS}))
-        return rf"(^|/){SPLIT_FOLDERS[split]}/({files}|images/[^/]+)$"
+        return with_eval_files(rf"(^|/){SPLIT_FOLDERS[split]}/({files}|images/[^/]+)$", split)
 
     def shards(self, source, recipe, split, selection):
         shards = []
@@ -1258,13 +1258,30 @@ class EvalArticles(NamedTuple):
 
 class EvalArticlesSource(NamedTuple):
     """Where a load reads its evaluation articles: benchmark.zip (a Source), or None when it cannot be had, and
-    then the list shipped beside the builder (`shipped`, a path). Read once per process, when first needed."""
+    then the list shipped beside the builder (`shipped`, a path). Read once per process, when first needed.
+    `members`: the member pattern benchmark.zip is opened with, the train split's own when it reads benchmark.zip
+    too (with_eval_files), so its central directory is read once for both."""
 
     benchmark: Optional["Source"]
     shipped: str
+    members: Optional[str] = None
 
     def read(self):
         return eval_articles(self)
+
+
+def _eval_files():
+    """(member suffix, split, reader) of the dev and test files evaluation articles are read from."""
+    return [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", split, READERS[recipe.reader])
+            for split in EVAL_SPLITS for recipe in RECIPES.values()
+            if recipe.archive == "benchmark" and split in recipe.splits]
+
+
+def with_eval_files(members, split):
+    """A train split's member pattern, with the dev and test files its evaluation articles come from."""
+    if split != "train":
+        return members
+    return "|".join([members] + [rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in _eval_files()])
 
 
 _EVAL_ARTICLES_FORMAT = "scifig eval articles 1"
@@ -1279,10 +1296,8 @@ def eval_articles(where):
         logger.warning("evaluation articles: benchmark.zip is not among the archives, so they come from %s",
                        found.source)
         return found
-    files = [(f"{SPLIT_FOLDERS[split]}/{recipe.member}", split, READERS[recipe.reader])
-             for split in EVAL_SPLITS for recipe in RECIPES.values()
-             if recipe.archive == "benchmark" and split in recipe.splits]
-    archive = where.benchmark.open("|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in files))
+    files = _eval_files()
+    archive = where.benchmark.open(where.members or "|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in files))
     members = [(find_member(archive, suffix), split, reader) for suffix, split, reader in files]
     source = f"{archive.label}: {', '.join(member for member, _, _ in members)}"
     versions = "|".join(archive.version(member) for member, _, _ in members)
@@ -1498,7 +1513,8 @@ class SciFig(datasets.GeneratorBasedBuilder):
             except FileNotFoundError:  # a data_dir without benchmark.zip: the shipped list stands in
                 benchmark = None
         shipped = os.path.join(self.base_path or os.path.dirname(os.path.abspath(__file__)), EVAL_ARTICLES_FILE)
-        selection = self._selection._replace(evaluation=EvalArticlesSource(benchmark, shipped),
+        shared = reader.members(recipe, "train", self._selection) if recipe.archive == "benchmark" else None
+        selection = self._selection._replace(evaluation=EvalArticlesSource(benchmark, shipped, shared),
                                              exclude=bool(self.config.exclude_eval_articles))
         if _PREDEFINED[self.config.name].exclude_eval_articles and not self.config.exclude_eval_articles:
             logger.warning("%s: exclude_eval_articles=False gives upstream's train as released, which %s",

@@ -26,6 +26,7 @@ Everything that goes wrong with the data raises ScifigDataError naming the archi
 
 import collections
 import concurrent.futures
+import contextlib
 import functools
 import glob
 import hashlib
@@ -234,6 +235,26 @@ def _check_member(label, name, member, size, crc):
 # 40 bytes each with 0.125 bytes each in memory (_MemberTable), and reads each member by its own range (pread, or
 # one HTTP Range request). Measured by `python benchmarks/zip_index_memory.py --members 1000000`.
 
+_INDEX_WAIT = 600  # seconds a process waits for another's member index before reading the directory itself
+
+
+@contextlib.contextmanager
+def _one_builder(lock_path, label):
+    """Held while one process builds what others would build too; where the lock cannot be had (a read-only
+    cache, or a builder slower than _INDEX_WAIT), the work is done unlocked: duplicated, never wrong."""
+    lock = filelock.FileLock(lock_path, timeout=_INDEX_WAIT)
+    try:
+        lock.acquire()
+    except (OSError, filelock.Timeout) as error:
+        logger.warning("%s: building the member index without waiting for another process: %s", label, error)
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class ZipArchive:
     """The members of one zip that `keep(name)` selects, read by range from a local file or a URL.
 
@@ -259,9 +280,19 @@ class ZipArchive:
             digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self._bytes.version}|{index_key}".encode()).hexdigest()
             index = os.path.join(index_dir, digest)
             self._members = _MemberTable.load(index, tail)
-            self.from_index = self._members is not None
-        if not self.from_index:
-            self._members = self._read_central_directory(keep, tail, kept_at=index)
+            if self._members is None:
+                # processes opening the archive at once (a cluster's first workers) read its directory once:
+                # the others wait for that index rather than each parse hundreds of thousands of entries
+                with _one_builder(f"{index}.build.lock", self.label):
+                    self._members = _MemberTable.load(index, tail)
+                    if self._members is None:
+                        self._members = self._read_central_directory(keep, tail, kept_at=index)
+                    else:
+                        self.from_index = True
+            else:
+                self.from_index = True
+        else:
+            self._members = self._read_central_directory(keep, tail, kept_at=None)
 
     def _read_central_directory(self, keep, tail, kept_at):
         size = self._bytes.size
@@ -294,13 +325,11 @@ class ZipArchive:
         members = _MemberTable(expected=count)
         entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
         for index in range(count):
-            header = _CENTRAL.unpack(entries.take(_CENTRAL.size))
-            if header[0] != b"PK\x01\x02":
+            header, raw_name, extra = entries.entry()
+            if header is None:
                 raise ScifigDataError(f"{self.label}: central directory entry {index} is corrupt")
             flags, method, crc, csize, usize = header[5], header[6], header[9], header[10], header[11]
-            name_len, extra_len, comment_len, offset = header[12], header[13], header[14], header[18]
-            raw_name, extra = entries.take(name_len), entries.take(extra_len)
-            entries.take(comment_len)
+            extra_len, offset = header[13], header[18]
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             if name.endswith("/") or not keep(name):
                 continue
@@ -481,7 +510,7 @@ class _MemberTable:
         meta = f"{path}.meta.json"
         write_json_atomically(meta, {"kind": "member index", "archive": label, "member": f"{len(self)} members",
                                      "files": [os.path.basename(path) + suffix
-                                               for suffix in (".figures", ".members.json")]})
+                                               for suffix in (".figures", ".members.json", ".build.lock")]})
         enforce_cache_limit(os.path.dirname(os.path.dirname(path)), keep=(meta,))
 
     def _open(self, table):
@@ -555,16 +584,29 @@ class _CentralDirectory:
         self._next, self._end = offset, offset + size
         self._buffer, self._position = b"", 0
 
-    def take(self, length):
+    def _fill(self, length):
         while len(self._buffer) - self._position < length:
             if self._next >= self._end:
                 raise ScifigDataError(f"{self._label}: the central directory is shorter than its entry count says")
             chunk = min(_CHUNK, self._end - self._next)
             self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
             self._position, self._next = 0, self._next + chunk
-        piece = self._buffer[self._position:self._position + length]
-        self._position += length
-        return piece
+
+    def entry(self):
+        """(header fields, name, extra field) of the next entry; (None, None, None) where no entry begins."""
+        if len(self._buffer) - self._position < _CENTRAL.size:
+            self._fill(_CENTRAL.size)
+        header = _CENTRAL.unpack_from(self._buffer, self._position)
+        if header[0] != b"PK\x01\x02":
+            return None, None, None
+        name_at = self._position + _CENTRAL.size
+        extra_at = name_at + header[12]
+        end = extra_at + header[13] + header[14]
+        if end > len(self._buffer):
+            self._fill(end - self._position)
+            return self.entry()
+        self._position = end
+        return header, self._buffer[name_at:extra_at], self._buffer[extra_at:extra_at + header[13]]
 
     def exhausted(self):
         return self._next >= self._end and self._position == len(self._buffer)

@@ -129,10 +129,13 @@ def test_concurrent_first_readers_leave_one_whole_index(tmp_path):
     readers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [reader.communicate(timeout=120)[0].split() for reader in readers]
     assert all(reader.returncode == 0 for reader in readers) and len({names for _, names in outputs}) == 1
+    # one of them read the central directory; the others waited for its index and read that
+    assert sorted(from_index for from_index, _ in outputs) == ["0", "1", "1", "1"]
     kept = sorted(path.name for path in (tmp_path / "cache" / "member-index").glob("*"))
-    # one index (its figures, its other members) and its description for the cache listing; no partial file
+    # one index (its figures, its other members), its description for the cache listing and the lock its
+    # builder held; no partial file
     digest = kept[0].split(".")[0]
-    assert kept == [f"{digest}.figures", f"{digest}.members.json", f"{digest}.meta.json"]
+    assert kept == [f"{digest}.build.lock", f"{digest}.figures", f"{digest}.members.json", f"{digest}.meta.json"]
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert again == ["1", outputs[0][1]]
 
