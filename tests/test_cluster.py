@@ -226,3 +226,12 @@ def test_torchrun_two_ranks_two_workers_each_row_once_and_no_rank_reads_anothers
                  for path, start, end in server.ranges if path.startswith(f"/rank{rank}/") and start <= last
                  and end >= first}
         assert asked == {f"{figure_id}.png" for _, figure_id in rows[rank]}, rank
+
+
+def test_a_clean_train_load_reads_the_archives_directory_once(tmp_path):
+    # the evaluation articles come from the archive the train split opened: one directory read, one index kept
+    _fresh_process_cache()
+    cache = str(tmp_path / "cache")
+    assert list(scifig.load("captioning", split="train", streaming=True, data_dir=str(DUMMY), cache_dir=cache))
+    kept = list((tmp_path / "cache" / "scifig" / "member-index").glob("*.figures"))
+    assert len(kept) == 1
