@@ -8,12 +8,15 @@ import http.server
 import os
 import re
 import threading
+import time
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
     """SimpleHTTPRequestHandler plus single byte ranges (206 / 416), as S3 answers them."""
+
+    pause = 0.0  # seconds after each 64 KiB of a body: a subclass setting it stands for a far or slow server
 
     def send_head(self):
         path = self.translate_path(self.path)
@@ -68,6 +71,8 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
             self.server.bytes_sent += len(chunk)
             if remaining is not None:
                 remaining -= len(chunk)
+            if self.pause:
+                time.sleep(self.pause)
         self._remaining = None
 
     def log_message(self, format, *args):

@@ -82,14 +82,7 @@ def test_killed_while_writing_the_train_split_then_run_again(corpus, expected, t
 class _Throttled(RangeRequestHandler):
     """Sends bodies slowly, so a download is still under way when the test kills the loader."""
 
-    def copyfile(self, source, outputfile):
-        while True:
-            chunk = source.read(64 * 1024)
-            if not chunk:
-                break
-            outputfile.write(chunk)
-            self.server.bytes_sent += len(chunk)
-            time.sleep(0.01)
+    pause = 0.01
 
 
 def test_killed_while_downloading_from_a_mirror_then_run_again(corpus, expected, tmp_path):

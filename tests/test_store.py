@@ -29,19 +29,6 @@ class _Throttled(RangeRequestHandler):
 
     pause = 0.03
 
-    def copyfile(self, source, outputfile):
-        remaining = getattr(self, "_remaining", None)
-        while remaining is None or remaining > 0:
-            chunk = source.read(64 * 1024 if remaining is None else min(64 * 1024, remaining))
-            if not chunk:
-                break
-            outputfile.write(chunk)
-            self.server.bytes_sent += len(chunk)
-            if remaining is not None:
-                remaining -= len(chunk)
-            time.sleep(self.pause)
-        self._remaining = None
-
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
