@@ -1277,11 +1277,13 @@ def _eval_files():
             if recipe.archive == "benchmark" and split in recipe.splits]
 
 
+def _eval_files_pattern():
+    return "|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in _eval_files())
+
+
 def with_eval_files(members, split):
     """A train split's member pattern, with the dev and test files its evaluation articles come from."""
-    if split != "train":
-        return members
-    return "|".join([members] + [rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in _eval_files()])
+    return f"{members}|{_eval_files_pattern()}" if split == "train" else members
 
 
 _EVAL_ARTICLES_FORMAT = "scifig eval articles 1"
@@ -1297,7 +1299,7 @@ def eval_articles(where):
                        found.source)
         return found
     files = _eval_files()
-    archive = where.benchmark.open(where.members or "|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in files))
+    archive = where.benchmark.open(where.members or _eval_files_pattern())
     members = [(find_member(archive, suffix), split, reader) for suffix, split, reader in files]
     source = f"{archive.label}: {', '.join(member for member, _, _ in members)}"
     versions = "|".join(archive.version(member) for member, _, _ in members)
