@@ -69,6 +69,7 @@ from .scifig_io import (
     load_plain_pickle,
     open_archive,
     read_ahead,
+    under_any_folder,
     write_json_atomically,
 )
 
@@ -1056,7 +1057,7 @@ class JsonReader:
 
     def members(self, recipe, split, selection):
         folder = SPLIT_FOLDERS[split]
-        return with_eval_files(rf"(^|/){folder}/({re.escape(recipe.member)}$|images/[^/]+$)", split)
+        return with_eval_files(under_any_folder(rf"{folder}/({re.escape(recipe.member)}$|images/[^/]+$)"), split)
 
     def shards(self, source, recipe, split, selection):
         member = f"{SPLIT_FOLDERS[split]}/{recipe.member}"  # found in the archive when read
@@ -1092,7 +1093,7 @@ class PickleReader:
     """pretraindata's `shards/**/shard_<i>.pkl` (a pickled list of documents, through the plain-data unpickler),
     each with its `.count` file; one shard per pickle."""
 
-    MEMBERS = r"(^|/)shards/(.+/)?shard_[^/]+\.(pkl|count)$"
+    MEMBERS = under_any_folder(r"shards/(.+/)?shard_[^/]+\.(pkl|count)$")
 
     def members(self, recipe, split, selection):
         return self.MEMBERS
@@ -1137,7 +1138,7 @@ class MixtureReader:
 
     def members(self, recipe, split, selection):
         files = "|".join(sorted({re.escape(RECIPES[part.source].member) for part in SFT_PARTS}))
-        return with_eval_files(rf"(^|/){SPLIT_FOLDERS[split]}/({files}|images/[^/]+)$", split)
+        return with_eval_files(under_any_folder(rf"{SPLIT_FOLDERS[split]}/({files}|images/[^/]+)$"), split)
 
     def shards(self, source, recipe, split, selection):
         shards = []
@@ -1188,8 +1189,8 @@ class ArticleReader:
         kept = "|".join(f"{re.escape(c)}/{re.escape(s)}" for c, subjects in TAXONOMY.items() for s in subjects
                         if selection.keeps(c, s))
         figure_folders = f"(?:{categories})/[^/]+" if not selection.filtered else kept or "(?!)"
-        return (rf"(^|/)(?:{categories})/[^/]+/([^/]+)/\2_data\.json$"
-                rf"|(^|/)(?:{figure_folders})/[^/]+/[^/]+\.png$")
+        return (under_any_folder(rf"(?:{categories})/[^/]+/([^/]+)/\1_data\.json$") + "|"
+                + under_any_folder(rf"(?:{figure_folders})/[^/]+/[^/]+\.png$"))
 
     @staticmethod
     @functools.lru_cache(maxsize=8)  # every shard of a split places the same articles: once per process
@@ -1278,7 +1279,7 @@ def _eval_files():
 
 
 def _eval_files_pattern():
-    return "|".join(rf"(^|/){re.escape(suffix)}$" for suffix, _, _ in _eval_files())
+    return "|".join(under_any_folder(rf"{re.escape(suffix)}$") for suffix, _, _ in _eval_files())
 
 
 def with_eval_files(members, split):

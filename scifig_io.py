@@ -324,25 +324,16 @@ class ZipArchive:
             )
         members = _MemberTable(expected=count)
         entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
-        for index in range(count):
-            header, raw_name, extra = entries.entry()
-            if header is None:
-                raise ScifigDataError(f"{self.label}: central directory entry {index} is corrupt")
-            flags, method, crc, csize, usize = header[5], header[6], header[9], header[10], header[11]
-            extra_len, offset = header[13], header[18]
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-            if name.endswith("/") or not keep(name):
-                continue
-            if 0xFFFFFFFF in (csize, usize, offset):
-                usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
-            if flags & 0x1:
-                raise ScifigDataError(f"{self.label}: member {name} is encrypted")
-            if offset + _LOCAL.size + csize > size:
-                raise ScifigDataError(
-                    f"{self.label}: member {name} ends past the archive's {size} bytes; the archive is truncated "
-                    "or its central directory is corrupt"
-                )
-            members.add(name, _Member(offset, method, csize, usize, crc, extra_len))
+        parsed = 0
+        while parsed < count:
+            batch = entries.entries(count - parsed)
+            if batch is None:  # the buffer's end, or something the batch parse leaves to the one-entry parse
+                header, raw_name, extra = entries.entry()
+                if header is None:
+                    raise ScifigDataError(f"{self.label}: central directory entry {parsed} is corrupt")
+                batch = _Entries.one(header, raw_name, extra)
+            self._add(members, batch, keep, size)
+            parsed += len(batch.names)
         if not entries.exhausted():
             raise ScifigDataError(
                 f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
@@ -350,6 +341,30 @@ class ZipArchive:
             )
         members.freeze(kept_at, tail, self.label)
         return members
+
+    def _add(self, members, batch, keep, size):
+        """The entries of `batch` that `keep` selects, into `members`: figures as one array, the rest by name."""
+        names = batch.decoded()
+        kept = numpy.array([not name.endswith("/") and bool(keep(name)) for name in names], bool)
+        for at in numpy.flatnonzero(kept & ((batch.csize == 0xFFFFFFFF) | (batch.usize == 0xFFFFFFFF)
+                                            | (batch.offset == 0xFFFFFFFF))):
+            batch.usize[at], batch.csize[at], batch.offset[at] = _zip64_sizes(
+                batch.extra(at), int(batch.usize[at]), int(batch.csize[at]), int(batch.offset[at]))
+        for at in numpy.flatnonzero(kept & (batch.flags & 0x1 != 0))[:1]:
+            raise ScifigDataError(f"{self.label}: member {names[at]} is encrypted")
+        for at in numpy.flatnonzero(kept & (batch.offset + _LOCAL.size + batch.csize > size))[:1]:
+            raise ScifigDataError(
+                f"{self.label}: member {names[at]} ends past the archive's {size} bytes; the archive is truncated "
+                "or its central directory is corrupt"
+            )
+        figures = kept & batch.figures()
+        for at in numpy.flatnonzero(kept & ~figures):
+            members.add(names[at], _Member(int(batch.offset[at]), int(batch.method[at]), int(batch.csize[at]),
+                                           int(batch.usize[at]), int(batch.crc[at]), int(batch.extra_len[at])))
+        if figures.any():
+            members.add_figures(batch.hashes(figures, names), batch.offset[figures], batch.csize[figures],
+                                batch.usize[figures], batch.crc[figures], batch.method[figures],
+                                batch.extra_len[figures])
 
     def names(self):
         return iter(self._members.listed)
@@ -450,16 +465,20 @@ class _MemberTable:
         self._file, self._count, self._sparse = None, 0, None
 
     def add(self, name, member):
-        if not is_figure(name):
-            self._listed[name] = member
-            return
-        self._batch.append((_name_hash(name), member.offset, member.csize, member.size, member.crc, member.method,
-                            member.extra))
-        if len(self._batch) >= _BATCH:
+        """A member other than a figure."""
+        self._listed[name] = member
+
+    def add_figures(self, hashes, offset, csize, size, crc, method, extra):
+        """Figures' entries, as arrays of their name hashes and _Member fields."""
+        entries = numpy.empty(len(hashes), _FIGURE)
+        for field, values in zip(_FIGURE.names, (hashes, offset, csize, size, crc, method, extra)):
+            entries[field] = values
+        self._batch.append(entries)
+        if sum(map(len, self._batch)) >= _BATCH:
             self._spread()
 
     def _spread(self):
-        entries = numpy.array(self._batch, dtype=_FIGURE)
+        entries = numpy.concatenate(self._batch) if self._batch else numpy.empty(0, _FIGURE)
         self._batch = []
         which = _partition(entries["hash"], self._bits)
         for number in numpy.unique(which):
@@ -576,6 +595,63 @@ class _MemberTable:
             return None
 
 
+class _Entries:
+    """A run of central directory entries parsed together: their fields as arrays, their names as bytes (numpy
+    does per run what a loop over 742k entries would do per entry in Python)."""
+
+    def __init__(self, buffer, starts):
+        data = numpy.frombuffer(buffer, numpy.uint8)
+        self.flags, self.method = _field(data, starts + 8, 2), _field(data, starts + 10, 2)
+        self.crc, self.csize, self.usize = (_field(data, starts + at, 4) for at in (16, 20, 24))
+        self._name_len, self.extra_len = _field(data, starts + 28, 2), _field(data, starts + 30, 2)
+        self.offset = _field(data, starts + 42, 4)
+        self._data, self._name_end = data, starts + _CENTRAL.size + self._name_len
+        self.names = [buffer[end - length:end] for end, length in zip(self._name_end.tolist(),
+                                                                       self._name_len.tolist())]
+        joined = b"\0".join(self.names)
+        # ASCII names (almost every archive's) decode as one string, and their bytes are their UTF-8
+        self._ascii = joined.isascii() and joined.count(b"\0") == len(self.names) - 1
+
+    @classmethod
+    def one(cls, header, name, extra):
+        return cls(_CENTRAL.pack(*header) + name + extra, numpy.zeros(1, numpy.int64))
+
+    def decoded(self):
+        if self._ascii:
+            return b"\0".join(self.names).decode("ascii").split("\0")
+        return [raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+                for raw, flags in zip(self.names, self.flags.tolist())]
+
+    def extra(self, at):
+        start = int(self._name_end[at])
+        return self._data[start:start + int(self.extra_len[at])].tobytes()
+
+    def figures(self):
+        """Which entries name a figure (is_figure, on the bytes: the suffixes are ASCII)."""
+        found = numpy.zeros(len(self.names), bool)
+        for suffix in _FIGURE_SUFFIXES:
+            tail = self._data[(self._name_end - len(suffix))[:, None] + numpy.arange(len(suffix))]
+            lowered = numpy.where((tail >= 0x41) & (tail <= 0x5A), tail | 0x20, tail)
+            found |= (self._name_len >= len(suffix)) & (lowered == numpy.frombuffer(suffix.encode(), numpy.uint8)
+                                                        ).all(axis=1)
+        return found
+
+    def hashes(self, which, names):
+        """_name_hash of the names `which` selects, as an array."""
+        picked = numpy.flatnonzero(which).tolist()
+        raw = [self.names[at] for at in picked] if self._ascii else [
+            names[at].encode("utf-8", "surrogatepass") for at in picked]
+        return numpy.array([xxhash.xxh64_intdigest(name) for name in raw], numpy.uint64).view(numpy.int64)
+
+
+def _field(data, at, width):
+    """Little-endian unsigned fields of `width` bytes at the positions `at` of a byte array."""
+    value = data[at].astype(numpy.int64)
+    for byte in range(1, width):
+        value |= data[at + byte].astype(numpy.int64) << (8 * byte)
+    return value
+
+
 class _CentralDirectory:
     """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
 
@@ -591,6 +667,28 @@ class _CentralDirectory:
             chunk = min(_CHUNK, self._end - self._next)
             self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
             self._position, self._next = 0, self._next + chunk
+
+    def entries(self, limit):
+        """The whole entries (at most `limit`) from the buffer's position, as _Entries; None where the buffer holds
+        none whole or no entry begins there (entry() then fills the buffer or says so)."""
+        data = numpy.frombuffer(self._buffer, numpy.uint8)[self._position:]
+        if len(data) < _CENTRAL.size:
+            return None
+        starts = numpy.flatnonzero((data[:-3] == 0x50) & (data[1:-2] == 0x4B) & (data[2:-1] == 1) & (data[3:] == 2))
+        starts = starts[starts + _CENTRAL.size <= len(data)]
+        if not len(starts) or starts[0]:
+            return None
+        ends = starts + _CENTRAL.size + _field(data, starts + 28, 2) + _field(data, starts + 30, 2) + _field(
+            data, starts + 32, 2)
+        # each entry ends where the next begins; the run stops before a signature found inside a name or field
+        breaks = numpy.flatnonzero(starts[1:] != ends[:-1])
+        run = int(breaks[0]) + 1 if len(breaks) else len(starts)
+        run = min(run, int(numpy.searchsorted(ends[:run], len(data), side="right")), limit)
+        if not run:
+            return None
+        batch = _Entries(self._buffer, starts[:run] + self._position)
+        self._position += int(ends[run - 1])
+        return batch
 
     def entry(self):
         """(header fields, name, extra field) of the next entry; (None, None, None) where no entry begins."""
@@ -702,6 +800,12 @@ class FolderArchive:
     def version(self, name):
         status = os.stat(self._paths[name])
         return f"{os.path.abspath(self._paths[name])}|{status.st_size}|{status.st_mtime_ns}"
+
+
+def under_any_folder(path):
+    """A member pattern for `path` (a regex) at the start of a name or after any '/'. Anchored at the start, a
+    search tries each name once instead of at every position: 3x faster over a central directory's 742k names."""
+    return rf"(?s:^(?:.*/)?{path})"
 
 
 def open_archive(location, members, label=None, timeout=60, cache=None):

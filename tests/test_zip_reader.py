@@ -69,3 +69,31 @@ def test_every_figure_is_found_across_partitions_and_strides(tmp_path, monkeypat
             assert reader.has_figure(name) and reader.read(name) == data
         assert not any(reader.has_figure(f"benchmark/train/images/ncomms{n}_figure_9.png") for n in range(900))
     assert reader.from_index == cache
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 300], ids=["one buffer", "entries across buffers"])
+def test_the_central_directory_read_in_runs_agrees_with_zipfile(tmp_path, monkeypatch, chunk):
+    # Entries are parsed a buffer's run at a time: a run stops before a signature inside a name, comment or extra
+    # field, UTF-8 names decode apart from ASCII ones, figure suffixes match in any case, and runs cross buffers.
+    monkeypatch.setattr(scifig.scifig_io, "_CHUNK", chunk)
+    names = [f"top/images/ncomms{n}_figure_0.png" for n in range(40)] + [
+        "top/PK\x01\x02 inside.png", "top/PK\x01\x02.json", "top/Größe_µm.png", "top/Größe.json", "top/UPPER.PNG",
+        "top/mixed.JpEg", "top/short/.png", "top/short/png", "top/skipped.png", "top/skipped.json", "top/dir/",
+    ]
+    with zipfile.ZipFile(tmp_path / "odd.zip", "w") as archive:
+        for number, name in enumerate(names):
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            if number % 7 == 3:
+                info.comment = b"a comment holding PK\x01\x02 too"
+            if number % 11 == 5:
+                info.extra = b"\xfe\xca\x08\x00PK\x01\x02PK\x01\x02"  # an unknown extra field of 8 bytes
+            archive.writestr(info, b"" if name.endswith("/") else name.encode("utf-8") * 3)
+    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "odd.zip"), keep=lambda name: "skipped" not in name)
+    kept = [name for name in names if "skipped" not in name and not name.endswith("/")]
+    figures = [name for name in kept if scifig.scifig_io.is_figure(name)]
+    assert sorted(reader.names()) == sorted(set(kept) - set(figures))
+    assert len(reader._members) == len(kept) and "top/UPPER.PNG" in figures and "top/short/png" not in figures
+    for name in kept:
+        assert reader.read(name) == name.encode("utf-8") * 3
+        assert reader.has_figure(name) == (name in figures)
+    assert not reader.has_figure("top/skipped.png") and "top/skipped.json" not in reader
