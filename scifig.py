@@ -1438,6 +1438,11 @@ def unique_ids(rows, repeats):
 
 # ============================================================================================ 4. the builder
 
+# scifig reads its archives itself (by byte range, local or HTTP): datasets' streaming mode would swap this module's
+# open and os.path.* for URL-aware wrappers it never needs, and importing what those patches name (scipy.io, when
+# installed) costs each process 0.1 s before its first row. datasets skips a module already marked as patched.
+_patched_for_streaming = True
+
 class SciFig(datasets.GeneratorBasedBuilder):
     """MMSci scientific figures: captioning, multiple choice, chat, raw articles and interleaved pre-training."""
 
