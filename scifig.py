@@ -1313,12 +1313,18 @@ def eval_articles(where):
                 saved = json.load(file)
             logger.info("evaluation articles: from %s (kept in %s)", source, kept)
             return EvalArticles(frozenset(saved["validation"]), frozenset(saved["test"]), source)
-    uids = {split: set() for split in EVAL_SPLITS}
-    for member, split, reader in members:
+
+    def uids_in(member, reader):
         with archive.open(member) as stream:
-            for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.lists):
-                if isinstance(record.get("uid"), str):
-                    uids[split].add(record["uid"])
+            return {record["uid"] for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.lists)
+                    if isinstance(record.get("uid"), str)}
+
+    # the files at once: one's transfer and inflation (which release the GIL) overlap another's parse
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        found = list(pool.map(lambda file: uids_in(file[0], file[2]), members))
+    uids = {split: set() for split in EVAL_SPLITS}
+    for (_, split, _), ids in zip(members, found):
+        uids[split] |= ids
     if kept:
         write_json_atomically(kept, {split: sorted(found) for split, found in uids.items()})
         write_json_atomically(kept[: -len(".json")] + ".meta.json", {

@@ -323,22 +323,22 @@ class ZipArchive:
                 f"{size} bytes; the archive is truncated"
             )
         members = _MemberTable(expected=count)
-        entries = _CentralDirectory(self._bytes, self.label, cd_offset, cd_size)
-        parsed = 0
-        while parsed < count:
-            batch = entries.entries(count - parsed)
-            if batch is None:  # the buffer's end, or something the batch parse leaves to the one-entry parse
-                header, raw_name, extra = entries.entry()
-                if header is None:
-                    raise ScifigDataError(f"{self.label}: central directory entry {parsed} is corrupt")
-                batch = _Entries.one(header, raw_name, extra)
-            self._add(members, batch, keep, size)
-            parsed += len(batch.names)
-        if not entries.exhausted():
-            raise ScifigDataError(
-                f"{self.label}: the central directory holds more than the {count} entries its end record counts; "
-                "the archive is damaged"
-            )
+        with _CentralDirectory(self._bytes, self.label, cd_offset, cd_size) as entries:
+            parsed = 0
+            while parsed < count:
+                batch = entries.entries(count - parsed)
+                if batch is None:  # the buffer's end, or something the batch parse leaves to the one-entry parse
+                    header, raw_name, extra = entries.entry()
+                    if header is None:
+                        raise ScifigDataError(f"{self.label}: central directory entry {parsed} is corrupt")
+                    batch = _Entries.one(header, raw_name, extra)
+                self._add(members, batch, keep, size)
+                parsed += len(batch.names)
+            if not entries.exhausted():
+                raise ScifigDataError(
+                    f"{self.label}: the central directory holds more than the {count} entries its end record "
+                    "counts; the archive is damaged"
+                )
         members.freeze(kept_at, tail, self.label)
         return members
 
@@ -653,20 +653,36 @@ def _field(data, at, width):
 
 
 class _CentralDirectory:
-    """The central directory, fetched a chunk at a time: memory stays flat for millions of members."""
+    """The central directory, fetched a chunk at a time, the next while this one is parsed (over HTTP, a request
+    each: their latency overlaps the parse): memory stays flat for millions of members."""
 
     def __init__(self, source, label, offset, size):
         self._source, self._label = source, label
         self._next, self._end = offset, offset + size
         self._buffer, self._position = b"", 0
+        self._fetcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scifig directory")
+        self._ahead = None  # the next chunk's read, under way
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._fetcher.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch(self, start):
+        if start >= self._end:
+            return None
+        return self._fetcher.submit(self._source.read, start, min(_CHUNK, self._end - start))
 
     def _fill(self, length):
         while len(self._buffer) - self._position < length:
             if self._next >= self._end:
                 raise ScifigDataError(f"{self._label}: the central directory is shorter than its entry count says")
-            chunk = min(_CHUNK, self._end - self._next)
-            self._buffer = self._buffer[self._position:] + self._source.read(self._next, chunk)
-            self._position, self._next = 0, self._next + chunk
+            fetched = self._ahead or self._fetch(self._next)
+            self._next = min(self._next + _CHUNK, self._end)
+            self._ahead = self._fetch(self._next)
+            self._buffer = self._buffer[self._position:] + fetched.result()
+            self._position = 0
 
     def entries(self, limit):
         """The whole entries (at most `limit`) from the buffer's position, as _Entries; None where the buffer holds
