@@ -199,7 +199,8 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _STORED, _DEFLATED = 0, 8
-_CHUNK = 1 << 20
+_CHUNK = 1 << 20  # bytes a request reads
+_INFLATED = 1 << 18  # bytes a member stream inflates at a time: a reader holds a chunk and this, not a chunk inflated
 
 # (local header offset, compression method, compressed size, uncompressed size, crc32, extra field length in the
 # central directory: the local header's is usually the same, so one request reads header and data)
@@ -208,8 +209,9 @@ _Member = collections.namedtuple("_Member", "offset method csize size crc extra"
 
 class _Stored:
     eof = True
+    unconsumed_tail = b""
 
-    def decompress(self, data):
+    def decompress(self, data, max_length=0):
         return data
 
 
@@ -416,7 +418,7 @@ class ZipArchive:
         head = self._bytes.read(member.offset, min(_LOCAL.size + len(name.encode("utf-8")),
                                                    self._bytes.size - member.offset))
         start = self._data_start(name, member, head)
-        return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_CHUNK)
+        return io.BufferedReader(_MemberStream(self, name, member, start), buffer_size=_INFLATED)
 
 
 _INDEX_FORMAT = "scifig member index 2"
@@ -752,23 +754,28 @@ class _MemberStream(io.RawIOBase):
         self._archive, self._name, self._member = archive, name, member
         self._position, self._end = data_start, data_start + member.csize
         self._inflater = _decompressor(archive.label, name, member.method)
-        self._pending, self._crc, self._produced = b"", 0, 0
+        self._raw, self._pending, self._crc, self._produced = b"", memoryview(b""), 0, 0
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         label = self._archive.label
-        while not self._pending and self._position < self._end:
-            length = min(_CHUNK, self._end - self._position)
-            raw = self._archive._bytes.read(self._position, length)
-            self._position += length
+        while not self._pending:
+            if not self._raw and self._position < self._end:
+                length = min(_CHUNK, self._end - self._position)
+                self._raw = self._archive._bytes.read(self._position, length)
+                self._position += length
             try:
-                self._pending = self._inflater.decompress(raw)
+                inflated = self._inflater.decompress(self._raw, _INFLATED)
             except zlib.error as error:
                 raise ScifigDataError(f"{label}: member {self._name} is corrupt: {error}") from error
-            self._crc = zlib.crc32(self._pending, self._crc)
-            self._produced += len(self._pending)
+            self._raw = self._inflater.unconsumed_tail
+            if not inflated and not self._raw and self._position >= self._end:
+                break
+            self._pending = memoryview(inflated)
+            self._crc = zlib.crc32(inflated, self._crc)
+            self._produced += len(inflated)
         if not self._pending:
             if not self._inflater.eof and self._member.csize:
                 raise ScifigDataError(f"{label}: member {self._name} ends mid-stream")

@@ -84,6 +84,9 @@ class RangeServer(http.server.ThreadingHTTPServer):
     base URL."""
 
     daemon_threads = True
+    # A reader opens a connection per read-ahead thread at once, DataLoader workers as many each: socketserver's
+    # backlog of 5 would drop the others' SYN, which the client sends again only after a second.
+    request_queue_size = 128
 
     def __init__(self, directory, host="127.0.0.1", port=0, handler=RangeRequestHandler):
         self.bytes_sent = 0
