@@ -67,6 +67,7 @@ from .scifig_io import (
     find_member,
     json_records,
     load_plain_pickle,
+    one_builder,
     open_archive,
     read_ahead,
     under_any_folder,
@@ -1304,16 +1305,27 @@ def eval_articles(where):
     members = [(find_member(archive, suffix), split, reader) for suffix, split, reader in files]
     source = f"{archive.label}: {', '.join(member for member, _, _ in members)}"
     versions = "|".join(archive.version(member) for member, _, _ in members)
-    kept = None
-    if where.benchmark.cache:
-        key = hashlib.sha256(f"{_EVAL_ARTICLES_FORMAT}|{versions}".encode()).hexdigest()
-        kept = os.path.join(where.benchmark.cache, "eval-articles", f"{key}.json")
+    if not where.benchmark.cache:
+        return _read_eval_articles(archive, members, source)
+    key = hashlib.sha256(f"{_EVAL_ARTICLES_FORMAT}|{versions}".encode()).hexdigest()
+    kept = os.path.join(where.benchmark.cache, "eval-articles", f"{key}.json")
+    lock = f"{kept[: -len('.json')]}.build.lock"
+    # processes starting at once (a cluster's first workers) read the files once: the others wait for what it keeps
+    with one_builder(lock, f"{source}: the evaluation articles"):
         if os.path.exists(kept):
             with io.open(kept, encoding="utf-8") as file:
                 saved = json.load(file)
             logger.info("evaluation articles: from %s (kept in %s)", source, kept)
             return EvalArticles(frozenset(saved["validation"]), frozenset(saved["test"]), source)
+        found = _read_eval_articles(archive, members, source)
+        write_json_atomically(kept, {"validation": sorted(found.validation), "test": sorted(found.test)})
+        write_json_atomically(kept[: -len(".json")] + ".meta.json", {
+            "kind": "evaluation articles", "archive": archive.label, "member": "dev and test files",
+            "files": [os.path.basename(path) for path in (kept, lock)]})
+        return found
 
+
+def _read_eval_articles(archive, members, source):
     def uids_in(member, reader):
         with archive.open(member) as stream:
             return {record["uid"] for _, _, record in json_records(stream, f"{archive.label}:{member}", reader.lists)
@@ -1325,11 +1337,6 @@ def eval_articles(where):
     uids = {split: set() for split in EVAL_SPLITS}
     for (_, split, _), ids in zip(members, found):
         uids[split] |= ids
-    if kept:
-        write_json_atomically(kept, {split: sorted(found) for split, found in uids.items()})
-        write_json_atomically(kept[: -len(".json")] + ".meta.json", {
-            "kind": "evaluation articles", "archive": archive.label, "member": "dev and test files",
-            "files": [os.path.basename(kept)]})
     logger.info("evaluation articles: read from %s", source)
     return EvalArticles(frozenset(uids["validation"]), frozenset(uids["test"]), source)
 

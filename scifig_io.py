@@ -241,14 +241,15 @@ _INDEX_WAIT = 600  # seconds a process waits for another's member index before r
 
 
 @contextlib.contextmanager
-def _one_builder(lock_path, label):
-    """Held while one process builds what others would build too; where the lock cannot be had (a read-only
-    cache, or a builder slower than _INDEX_WAIT), the work is done unlocked: duplicated, never wrong."""
+def one_builder(lock_path, what):
+    """Held while one process builds what others would build too (they wait, then read what it kept); where the
+    lock cannot be had (a read-only cache, or a builder slower than _INDEX_WAIT), the work is done unlocked:
+    duplicated, never wrong."""
     lock = filelock.FileLock(lock_path, timeout=_INDEX_WAIT)
     try:
         lock.acquire()
     except (OSError, filelock.Timeout) as error:
-        logger.warning("%s: building the member index without waiting for another process: %s", label, error)
+        logger.warning("%s: building it without waiting for another process: %s", what, error)
         yield
         return
     try:
@@ -285,7 +286,7 @@ class ZipArchive:
             if self._members is None:
                 # processes opening the archive at once (a cluster's first workers) read its directory once:
                 # the others wait for that index rather than each parse hundreds of thousands of entries
-                with _one_builder(f"{index}.build.lock", self.label):
+                with one_builder(f"{index}.build.lock", f"{self.label}: the member index"):
                     self._members = _MemberTable.load(index, tail)
                     if self._members is None:
                         self._members = self._read_central_directory(keep, tail, kept_at=index)

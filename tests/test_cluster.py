@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -14,7 +15,7 @@ from datasets.distributed import split_dataset_by_node
 
 import scifig
 from scifig_tools.layout import benchmark_json
-from scifig_tools.serve import RangeServer
+from scifig_tools.serve import RangeRequestHandler, RangeServer
 
 from conftest import DUMMY, ROOT
 
@@ -138,6 +139,50 @@ def test_concurrent_first_readers_leave_one_whole_index(tmp_path):
     assert kept == [f"{digest}.build.lock", f"{digest}.figures", f"{digest}.members.json", f"{digest}.meta.json"]
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert again == ["1", outputs[0][1]]
+
+
+class _SlowToOpen(RangeRequestHandler):
+    """Answers a request for the bytes at one of `slow` a second late: the files those open stay long in reading."""
+
+    slow = frozenset()
+
+    def send_head(self):
+        if self.headers.get("Range", "").startswith("bytes=") and int(
+                self.headers["Range"][6:].split("-")[0] or -1) in self.slow:
+            time.sleep(1)
+        return super().send_head()
+
+
+_FIRST_ROW = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+import scifig
+print("imported", flush=True)
+while not os.path.exists({go!r}):  # all start together, as a job's workers do
+    time.sleep(0.01)
+stream = scifig.load("captioning", split="train", streaming=True, base_url={url!r}, cache_dir={cache!r})
+print(next(iter(stream))["id"])
+"""
+
+
+def test_concurrent_first_readers_read_the_evaluation_files_once(tmp_path):
+    # a cluster's first workers at once: one reads the dev and test files, the others wait for the articles it keeps
+    files = [benchmark_json(split, task) for split in ("validation", "test") for task in ("captioning", "mcq")]
+    starts = [_extent(DUMMY / "benchmark.zip", member)[0] for member in files]
+    server = RangeServer(DUMMY, handler=type("Handler", (_SlowToOpen,), {"slow": frozenset(starts)})).start()
+    try:
+        go = tmp_path / "go"
+        code = _FIRST_ROW.format(root=str(ROOT), url=server.url, cache=str(tmp_path / "cache"), go=str(go))
+        readers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                   for _ in range(3)]
+        assert [reader.stdout.readline() for reader in readers] == ["imported\n"] * 3
+        go.touch()
+        outputs = [reader.communicate(timeout=300)[0] for reader in readers]
+    finally:
+        server.stop()
+    assert all(reader.returncode == 0 for reader in readers) and len(set(outputs)) == 1
+    for member, start in zip(files, starts):
+        assert [first for _, first, _ in server.ranges].count(start) == 1, member
 
 
 def test_the_train_json_is_parsed_once_however_many_shards(tmp_path):
