@@ -65,7 +65,9 @@ def _write_shard(job):
     for batch in shard.with_format("arrow").iter(batch_size=group):
         table = batch.replace_schema_metadata(metadata)
         if writer is None:
-            writer = pq.ParquetWriter(partial, table.schema)
+            # a page is cut once past its 1 MB only between write batches: at pyarrow's 1024 rows a batch, a row
+            # group of 100 rows with a figure each was one page, held whole in memory while written (~30 MB)
+            writer = pq.ParquetWriter(partial, table.schema, write_batch_size=1)
         writer.write_table(table, row_group_size=group)
     writer.close()
     partial.replace(path)
