@@ -1308,8 +1308,8 @@ def eval_articles(where):
     if not where.benchmark.cache:
         return _read_eval_articles(archive, members, source)
     key = hashlib.sha256(f"{_EVAL_ARTICLES_FORMAT}|{versions}".encode()).hexdigest()
-    kept = os.path.join(where.benchmark.cache, "eval-articles", f"{key}.json")
-    lock = f"{kept[: -len('.json')]}.build.lock"
+    base = os.path.join(where.benchmark.cache, "eval-articles", key)
+    kept, lock = f"{base}.json", f"{base}.build.lock"
     # processes starting at once (a cluster's first workers) read the files once: the others wait for what it keeps
     with one_builder(lock, f"{source}: the evaluation articles"):
         if os.path.exists(kept):
@@ -1319,7 +1319,7 @@ def eval_articles(where):
             return EvalArticles(frozenset(saved["validation"]), frozenset(saved["test"]), source)
         found = _read_eval_articles(archive, members, source)
         write_json_atomically(kept, {"validation": sorted(found.validation), "test": sorted(found.test)})
-        write_json_atomically(kept[: -len(".json")] + ".meta.json", {
+        write_json_atomically(f"{base}.meta.json", {
             "kind": "evaluation articles", "archive": archive.label, "member": "dev and test files",
             "files": [os.path.basename(path) for path in (kept, lock)]})
         return found
@@ -1455,6 +1455,7 @@ def unique_ids(rows, repeats):
 # open and os.path.* for URL-aware wrappers it never needs, and importing what those patches name (scipy.io, when
 # installed) costs each process 0.1 s before its first row. datasets skips a module already marked as patched.
 _patched_for_streaming = True
+
 
 class SciFig(datasets.GeneratorBasedBuilder):
     """MMSci scientific figures: captioning, multiple choice, chat, raw articles and interleaved pre-training."""

@@ -614,6 +614,7 @@ class _Entries:
         joined = b"\0".join(self.names)
         # ASCII names (almost every archive's) decode as one string, and their bytes are their UTF-8
         self._ascii = joined.isascii() and joined.count(b"\0") == len(self.names) - 1
+        self._text = joined.decode("ascii") if self._ascii else None
 
     @classmethod
     def one(cls, header, name, extra):
@@ -621,7 +622,7 @@ class _Entries:
 
     def decoded(self):
         if self._ascii:
-            return b"\0".join(self.names).decode("ascii").split("\0")
+            return self._text.split("\0")
         return [raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
                 for raw, flags in zip(self.names, self.flags.tolist())]
 
@@ -642,9 +643,10 @@ class _Entries:
     def hashes(self, which, names):
         """_name_hash of the names `which` selects, as an array."""
         picked = numpy.flatnonzero(which).tolist()
-        raw = [self.names[at] for at in picked] if self._ascii else [
-            names[at].encode("utf-8", "surrogatepass") for at in picked]
-        return numpy.array([xxhash.xxh64_intdigest(name) for name in raw], numpy.uint64).view(numpy.int64)
+        if self._ascii:  # the bytes are the names' UTF-8: hashed as they are, not encoded again
+            return numpy.array([xxhash.xxh64_intdigest(self.names[at]) for at in picked], numpy.uint64).view(
+                numpy.int64)
+        return numpy.array([_name_hash(names[at]) for at in picked], numpy.int64)
 
 
 def _field(data, at, width):
