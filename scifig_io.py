@@ -31,6 +31,7 @@ import functools
 import glob
 import hashlib
 import io
+import itertools
 import json
 import os
 import pickle
@@ -49,10 +50,8 @@ import filelock
 import ijson
 import numpy
 import PIL.Image
-import requests
+import urllib3
 import xxhash
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -89,6 +88,11 @@ class _LocalBytes:
         _checked_range(self.label, self.size, start, length)
         return os.pread(self._file.fileno(), length, start)
 
+    def read_pieces(self, start, lengths):
+        _checked_range(self.label, self.size, start, sum(lengths))
+        starts = itertools.accumulate(lengths, initial=start)
+        return [os.pread(self._file.fileno(), length, at) for at, length in zip(starts, lengths)]
+
 
 _HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
 _HTTP_ATTEMPTS = 5
@@ -100,14 +104,26 @@ class _HttpBytes:
     def __init__(self, url, timeout=60):
         self.label = url
         self._url = url
-        # A stalled server fails a read after `timeout` seconds instead of hanging it; reads are retried.
-        self._timeout = (_HTTP_CONNECT_TIMEOUT, timeout)
-        self._local = threading.local()
+        # urllib3 itself, not requests over it: requests adds nothing a range reader needs and its import pulls in
+        # chardet where that is installed (16 MB per process, in every DataLoader worker). One pool, shared by the
+        # read-ahead threads (urllib3 pools are thread-safe), holds a connection per thread.
+        # A stalled server fails a read after `timeout` seconds instead of hanging it. urllib3 retries refused
+        # connections and 429/5xx answers with backoff; a body that stalls or drops (read=0 here) is resumed by
+        # read() itself from the byte where it stopped.
+        self._http = urllib3.PoolManager(
+            maxsize=THREADS,
+            timeout=urllib3.Timeout(connect=_HTTP_CONNECT_TIMEOUT, read=timeout),
+            retries=urllib3.Retry(
+                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                allowed_methods=("GET", "HEAD"), raise_on_status=True,
+            ),
+        )
         try:
-            response = self._session().head(url, allow_redirects=True, timeout=self._timeout)
-            response.raise_for_status()
-        except requests.RequestException as error:
+            response = self._http.request("HEAD", url)
+        except urllib3.exceptions.HTTPError as error:
             raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
+        if response.status >= 400:
+            raise ScifigDataError(f"{url}: cannot open the archive: HTTP {response.status} {response.reason}")
         try:
             self.size = int(response.headers["Content-Length"])
         except (KeyError, ValueError):
@@ -115,45 +131,27 @@ class _HttpBytes:
         headers = response.headers
         self.version = f"{url}|{self.size}|{headers.get('ETag', '')}|{headers.get('Last-Modified', '')}"
 
-    def _session(self):
-        # requests sessions are not thread-safe: one per prefetch thread.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            # urllib3 retries refused connections and 429/5xx answers with backoff; a body that stalls or drops
-            # (read=0 here) is resumed by read() itself from the byte where it stopped.
-            retry = Retry(
-                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                allowed_methods=("GET", "HEAD"), raise_on_status=True,
-            )
-            session = requests.Session()
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
-            self._local.session = session
-        return session
-
     def read(self, start, length):
-        _checked_range(self.label, self.size, start, length)
-        if length == 0:
-            return b""
-        last = start + length - 1
-        parts, got = [], 0
+        return self.read_pieces(start, (length,))[0]
+
+    def read_pieces(self, start, lengths):
+        """Consecutive ranges of these lengths from `start`, in one request, each piece read whole: a figure's bytes
+        arrive as the one object its row keeps, not copied out of a larger read (figures are read on threads, and
+        glibc keeps what each thread frees in that thread's arena)."""
+        total = sum(lengths)
+        _checked_range(self.label, self.size, start, total)
+        last = start + total - 1
+        pieces = []
         for attempt in range(_HTTP_ATTEMPTS):
-            begin = start + got
-            headers = {"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"}
             try:
-                with self._session().get(self._url, headers=headers, stream=True, timeout=self._timeout) as r:
-                    r.raise_for_status()
-                    if r.status_code != 206:
-                        raise ScifigDataError(
-                            f"{self.label}: the server does not honour Range requests (asked for bytes "
-                            f"{begin}-{last}, got HTTP {r.status_code}); scifig reads archives by "
-                            "range and will not download a whole archive to read one member"
-                        )
-                    for chunk in r.iter_content(chunk_size=1 << 20):
-                        parts.append(chunk)
-                        got += len(chunk)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                # A dropped or stalled body: keep what arrived and ask for the rest, after a pause.
+                self._read_into(pieces, start, lengths)
+                break
+            except urllib3.exceptions.HTTPError as error:
+                if isinstance(getattr(error, "reason", None), urllib3.exceptions.ResponseError):
+                    # an HTTP error status, still there after urllib3's own retries
+                    raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error.reason}") from error
+                # A dropped or stalled body, or no connection: keep the pieces that arrived and ask for the rest,
+                # after a pause.
                 if attempt == _HTTP_ATTEMPTS - 1:
                     raise ScifigDataError(
                         f"{self.label}: bytes {start}-{last} could not be read after {_HTTP_ATTEMPTS} attempts: "
@@ -161,15 +159,44 @@ class _HttpBytes:
                     ) from error
                 logger.warning("%s: retrying a range read after %s", self.label, error)
                 time.sleep(min(8.0, 0.25 * 2 ** attempt))
-                continue
-            except requests.RequestException as error:  # an HTTP error status, after urllib3's own retries
-                raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error}") from error
-            if got >= length:
-                break
-        data = b"".join(parts)
-        if len(data) != length:
-            raise ScifigDataError(f"{self.label}: asked for {length} bytes at {start}, the server sent {len(data)}")
-        return data
+        got = sum(len(piece) for piece in pieces)
+        if got != total:
+            raise ScifigDataError(f"{self.label}: asked for {total} bytes at {start}, the server sent {got}")
+        return pieces
+
+    def _read_into(self, pieces, start, lengths):
+        """The pieces not yet in `pieces`, appended as each arrives whole (one range request for all of them)."""
+        begin = start + sum(lengths[:len(pieces)])
+        last = start + sum(lengths) - 1
+        if begin > last:
+            pieces.extend(b"" for _ in lengths[len(pieces):])
+            return
+        response = self._http.request(
+            "GET", self._url, headers={"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"},
+            preload_content=False, decode_content=False,
+        )
+        try:
+            if response.status >= 400:
+                raise ScifigDataError(f"{self.label}: bytes {begin}-{last}: HTTP {response.status} {response.reason}")
+            if response.status != 206:
+                raise ScifigDataError(
+                    f"{self.label}: the server does not honour Range requests (asked for bytes {begin}-{last}, got "
+                    f"HTTP {response.status}); scifig reads archives by range and will not download a whole "
+                    "archive to read one member"
+                )
+            for length in lengths[len(pieces):]:
+                piece = response.read(length, decode_content=False)
+                while len(piece) < length:  # a short read: the next ends the body or raises IncompleteRead
+                    more = response.read(length - len(piece), decode_content=False)
+                    if not more:
+                        return  # the body ended within its Content-Length: read_pieces counts what is missing
+                    piece += more
+                pieces.append(piece)
+        finally:
+            # a body read to its end goes back to the pool; one left unread (an error) closes its connection
+            if response.length_remaining:
+                response.close()
+            response.release_conn()
 
 
 # ==================================================================================================== 2. archives
@@ -396,12 +423,17 @@ class ZipArchive:
         verify() checks each chunk's own CRC-32 over the same bytes (the zip's check is ~1% of streaming time).
         """
         member = self._members[name]
-        guess = _LOCAL.size + len(name.encode("utf-8")) + member.extra
-        blob = self._bytes.read(member.offset, min(guess + member.csize, self._bytes.size - member.offset))
-        data_start = self._data_start(name, member, blob) - member.offset
-        if data_start + member.csize > len(blob):
-            blob += self._bytes.read(member.offset + len(blob), data_start + member.csize - len(blob))
-        raw = blob[data_start: data_start + member.csize]
+        # the local header is guessed to hold the central directory's name and extra field: read with the data,
+        # in the same request, as a piece of its own
+        room = self._bytes.size - member.offset
+        guess = min(_LOCAL.size + len(name.encode("utf-8")) + member.extra, room)
+        head, raw = self._bytes.read_pieces(member.offset, (guess, min(member.csize, room - guess)))
+        data_start = self._data_start(name, member, head) - member.offset
+        if data_start != guess or len(raw) != member.csize:  # a local extra field of another length
+            blob = head + raw
+            if data_start + member.csize > len(blob):
+                blob += self._bytes.read(member.offset + len(blob), data_start + member.csize - len(blob))
+            raw = blob[data_start: data_start + member.csize]
         try:
             data = _decompressor(self.label, name, member.method).decompress(raw)
         except zlib.error as error:

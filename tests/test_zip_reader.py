@@ -5,6 +5,7 @@ import zipfile
 import pytest
 
 import scifig
+from scifig_tools.serve import RangeServer
 
 
 def _write(path, members):
@@ -20,8 +21,9 @@ MEMBERS = {
 }
 
 
+@pytest.mark.parametrize("http", [False, True], ids=["local file", "over HTTP"])
 @pytest.mark.parametrize("zip64", [False, True], ids=["zip", "zip64 fields"])
-def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64):
+def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64, http):
     if zip64:
         # Lowering the stdlib's limits makes it write the zip64 extra fields and end records that real archives
         # over 4 GB or 65,535 members carry, in a file of a few kilobytes.
@@ -31,7 +33,18 @@ def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64):
     monkeypatch.undo()
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert any(info.extra for info in archive.infolist()) == zip64
-    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    # zip64 local headers carry an extra field of another length than their central entries: the reader's guess
+    # of where the data starts is wrong for them, and it reads on from where the header says
+    server = RangeServer(str(tmp_path)).start() if http else None
+    try:
+        _check_reader(scifig.scifig_io.ZipArchive(f"{server.url}a.zip" if http else str(tmp_path / "a.zip"),
+                                                  keep=lambda name: True))
+    finally:
+        if server:
+            server.stop()
+
+
+def _check_reader(reader):
     assert sorted(reader.names()) == sorted(name for name in MEMBERS if not name.endswith(".png"))
     assert not reader.has_figure("top/dir/absent.png") and "top/dir/absent.json" not in reader
     for name, (data, _) in MEMBERS.items():
