@@ -1,5 +1,9 @@
 """The in-place zip reader against the standard library, including the zip64 fields archives over 4 GB use."""
 
+import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -110,3 +114,26 @@ def test_the_central_directory_read_in_runs_agrees_with_zipfile(tmp_path, monkey
         assert reader.read(name) == name.encode("utf-8") * 3
         assert reader.has_figure(name) == (name in figures)
     assert not reader.has_figure("top/skipped.png") and "top/skipped.json" not in reader
+
+
+def test_reading_over_http_imports_neither_requests_nor_chardet(tmp_path):
+    # requests imports chardet wherever that is installed (lmms-eval's dependencies install it): 12 MB more in every
+    # DataLoader worker. What datasets itself imports is not scifig's to save, so only what scifig adds counts.
+    _write(tmp_path / "a.zip", MEMBERS)
+    name = next(iter(MEMBERS))
+    server = RangeServer(str(tmp_path)).start()
+    try:
+        code = (
+            "import json, sys, datasets\n"
+            "before = set(sys.modules)\n"
+            "import scifig\n"
+            f"reader = scifig.scifig_io.ZipArchive({server.url + 'a.zip'!r}, keep=lambda name: True)\n"
+            f"assert reader.read({name!r}) == {MEMBERS[name][0]!r}\n"
+            "print(json.dumps(sorted(m for m in ('requests', 'chardet') if m in sys.modules and m not in before)))\n"
+        )
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.splitlines()[-1]) == []
