@@ -1,7 +1,6 @@
 """The in-place zip reader against the standard library, including the zip64 fields archives over 4 GB use."""
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -10,6 +9,8 @@ import pytest
 
 import scifig
 from scifig_tools.serve import RangeServer
+
+from conftest import ROOT
 
 
 def _write(path, members):
@@ -131,8 +132,8 @@ def test_reading_over_http_imports_neither_requests_nor_chardet(tmp_path):
             f"assert reader.read({name!r}) == {MEMBERS[name][0]!r}\n"
             "print(json.dumps(sorted(m for m in ('requests', 'chardet') if m in sys.modules and m not in before)))\n"
         )
-        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                             check=False)
     finally:
         server.stop()
     assert run.returncode == 0, run.stderr[-2000:]
