@@ -4,7 +4,8 @@
 
 Writes (once) a zip of that many figure-named members in the benchmark layout, opens it each way in a fresh child
 process, and prints the Python heap each index holds after opening and at most while opening (tracemalloc), per
-member and scaled to MMSci's 742,273 figures. Why scifig reads zips itself: the comment at ZipArchive in scifig_io.py.
+member and scaled to MMSci's 742,273 figures. Why scifig reads zips itself: the note above ZipArchive in
+scifig_archives.py.
 """
 
 import argparse
@@ -20,7 +21,7 @@ MMSCI_FIGURES = 742_273
 OPENERS = {
     "zipfile.ZipFile": "import zipfile; index = zipfile.ZipFile(PATH)",
     "fsspec ZipFileSystem": "import fsspec; index = fsspec.filesystem('zip', fo=PATH); index.find('')",
-    "scifig ZipArchive": "from scifig import scifig_io; index = scifig_io.ZipArchive(PATH, keep=lambda name: True)",
+    "scifig ZipArchive": "from scifig.scifig_archives import ZipArchive; index = ZipArchive(PATH, lambda n: True)",
 }
 
 CHILD = """

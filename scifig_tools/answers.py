@@ -17,7 +17,7 @@ counted wrong and reported, never guessed. Letters are capitals: "a" is an artic
 
 import re
 
-LETTERS = "ABCD"
+from scifig import ANSWER_LETTERS
 
 # What MMSci's own evaluation appends to each question (`QA_TRIGGER` in the MMSci repository's run_matching.py):
 # models are asked `prompt + ANSWER_INSTRUCTION`, the image beside it.
@@ -75,7 +75,8 @@ def extract_letter(text, options=()):
         _conclusion(stripped),
         _found(_SAID_RIGHT.finditer(stripped)),
         _found(_DRESSED.finditer(stripped)),
-        {LETTERS[i] for i, option in enumerate(options) if option and _normalized(option) in _normalized(stripped)},
+        {ANSWER_LETTERS[i] for i, option in enumerate(options)
+         if option and _normalized(option) in _normalized(stripped)},
     ):
         if found:
             return found.pop() if len(found) == 1 else None

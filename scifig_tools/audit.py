@@ -27,8 +27,9 @@ import numpy as np
 from PIL import Image
 
 import scifig
-from scifig_tools.answers import LETTERS
+from scifig import ANSWER_LETTERS
 from scifig_tools.evaluate import BASELINES, baseline_predictions, score_mcq
+from scifig_tools.report import count as _count
 from scifig_tools.report import markdown_table
 
 DEFAULT_CONFIGS = ("captioning", "mcq", "pretraining", "chat", "articles")
@@ -69,29 +70,25 @@ def _rows(config, stream, perceptual=False):
 
 
 class Evaluation:
-    """The benchmark's validation and test rows: their articles by split, and each distinct figure's hashes. Where
-    benchmark.zip cannot be had, the articles of the list shipped with scifig, and no figures."""
+    """The benchmark's evaluation articles by split, as the builder reads them (scifig.eval_articles_of:
+    benchmark.zip's dev and test files, or the list shipped with scifig where benchmark.zip cannot be had), and,
+    where benchmark.zip is there, its validation and test rows with each distinct figure's hashes."""
 
     def __init__(self, data_dir, base_url, **config_kwargs):
-        self.by_split = {split: set() for split in scifig.EVAL_SPLITS}
+        articles = scifig.eval_articles_of(data_dir, base_url)
+        self.benchmark = articles.from_benchmark
+        self.by_split = {split: set(getattr(articles, split)) for split in scifig.EVAL_SPLITS}
+        self.uids = set(articles.every)
         self.figures = {}  # sha256 -> (phash, config, split, row id, uid)
         self.splits = {}  # (config, split) -> rows
-        self.benchmark = True
-        try:
-            for config in EVALUATED:
-                for split in scifig.EVAL_SPLITS:
-                    stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir,
-                                         base_url=base_url, **config_kwargs)
-                    rows = self.splits[(config, split)] = _rows(config, stream, perceptual=True)
-                    for row in rows:
-                        self.by_split[split].add(row["uid"])
-                        for sha, phash in zip(row["sha256"], row["phash"]):
-                            self.figures.setdefault(sha, (phash, config, split, row["id"], row["uid"]))
-        except FileNotFoundError:  # a data_dir without benchmark.zip
-            shipped = scifig.shipped_eval_articles()
-            self.benchmark, self.splits = False, {}
-            self.by_split = {split: set(getattr(shipped, split)) for split in scifig.EVAL_SPLITS}
-        self.uids = set().union(*self.by_split.values())
+        for config in EVALUATED if self.benchmark else ():
+            for split in scifig.EVAL_SPLITS:
+                stream = scifig.load(config, split=split, streaming=True, data_dir=data_dir, base_url=base_url,
+                                     **config_kwargs)
+                rows = self.splits[(config, split)] = _rows(config, stream, perceptual=True)
+                for row in rows:
+                    for sha, phash in zip(row["sha256"], row["phash"]):
+                        self.figures.setdefault(sha, (phash, config, split, row["id"], row["uid"]))
         self._shas = list(self.figures)
         self._phashes = np.array([self.figures[sha][0] for sha in self._shas], dtype=np.uint64)
 
@@ -172,8 +169,9 @@ def audit_evaluated(config, evaluation, data_dir=None, base_url=None, **config_k
     if scifig.is_mcq(config):
         report["answers"], report["baselines"] = {}, {}
         for split, rows in splits.items():
-            letters = collections.Counter(LETTERS[r["answer"]] if r["answer"] >= 0 else "withheld" for r in rows)
-            report["answers"][split] = {letter: letters.get(letter, 0) for letter in (*LETTERS, "withheld")}
+            letters = collections.Counter(ANSWER_LETTERS[r["answer"]] if r["answer"] >= 0 else "withheld"
+                                          for r in rows)
+            report["answers"][split] = {letter: letters.get(letter, 0) for letter in (*ANSWER_LETTERS, "withheld")}
             references = [dict(r, setting=scifig.SETTINGS[r["setting"]]) for r in rows]
             if any(r["answer"] >= 0 for r in rows):
                 report["baselines"][split] = {
@@ -267,7 +265,7 @@ def markdown(report, level=2):
         duplicates = {s: ids for s, ids in result["duplicate_ids"].items() if ids}
         parts += ["", "Duplicate ids: " + (", ".join(f"{s}: {len(i)}" for s, i in duplicates.items()) or "none") + "."]
         if "answers" in result:
-            parts += ["", markdown_table(["split", *LETTERS, "withheld"],
+            parts += ["", markdown_table(["split", *ANSWER_LETTERS, "withheld"],
                                          [[s, *c.values()] for s, c in result["answers"].items()])]
             rows = [[s, name, b["n"], f"{100 * b['accuracy']:.1f}" if b["accuracy"] is not None else "—"]
                     for s, baselines in result["baselines"].items() for name, b in baselines.items()]
@@ -281,10 +279,6 @@ def _figure_sentence(figures):
     shown = ", ".join(f"{p['eval_id']} in {p['train_id']} ({p['distance']} bits)" for p in pairs[:3])
     return (f"{_count(figures['matches'], 'evaluation figure match', 'evaluation figure matches')} by perceptual "
             f"hash, {figures['other_article']} under another article id" + (f": {shown}" if pairs else ""))
-
-
-def _count(n, noun, plural=None):
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def audit(configs=None, data_dir=None, base_url=None, out=None, level=2, as_released=False, **config_kwargs):

@@ -26,7 +26,8 @@ import jinja2
 from PIL import Image
 
 import scifig
-from scifig_tools.answers import LETTERS, extract_letter
+from scifig import ANSWER_LETTERS
+from scifig_tools.answers import extract_letter
 from scifig_tools.predictions import read_predictions
 from scifig_tools.source import rows_of, subject_label
 
@@ -117,7 +118,7 @@ def _rows(config, stream, predictions, figures):
             row["setting"] = scifig.SETTINGS[row["setting"]]
             row["parsed"] = (extract_letter(row["prediction"], row["options"]) if row["prediction"] is not None
                              else None)
-            row["correct"] = row["answer"] >= 0 and row["parsed"] == LETTERS[row["answer"]]
+            row["correct"] = row["answer"] >= 0 and row["parsed"] == ANSWER_LETTERS[row["answer"]]
             if row["prediction"] is not None:
                 outcome = ("withheld" if row["answer"] < 0 else "right" if row["correct"]
                            else "unparsed" if row["parsed"] is None else "wrong")
@@ -172,14 +173,14 @@ def browse(config, split, out, limit=None, data_dir=None, base_url=None, predict
         written.append((f"rows-{number:04d}.html", page))
     names = [name for name, _ in written]
     for number, (name, page) in enumerate(written, 1):
-        (site / name).write_text(_PAGE.render(title=title, rows=page, kind=task, letters=LETTERS, number=number,
+        (site / name).write_text(_PAGE.render(title=title, rows=page, kind=task, letters=ANSWER_LETTERS, number=number,
                                               pages=names, style=_STYLE), encoding="utf-8")
     error_pages = []
     if predicted is not None and not only_errors:
         error_pages = [f"errors-{number:04d}.html" for number in range(1, -(-len(error_rows) // size) + 1)]
         for number, name in enumerate(error_pages, 1):
             page = error_rows[(number - 1) * size:number * size]
-            (site / name).write_text(_PAGE.render(title=f"{title}: errors", rows=page, kind=task, letters=LETTERS,
+            (site / name).write_text(_PAGE.render(title=f"{title}: errors", rows=page, kind=task, letters=ANSWER_LETTERS,
                                                   number=number, pages=error_pages, style=_STYLE), encoding="utf-8")
     ordered = {group: dict(sorted(counts.items())) for group, counts in tables.items()}
     (site / "index.html").write_text(_INDEX.render(title=title, total=total, pages=names, error_pages=error_pages,

@@ -12,41 +12,28 @@ SCIFIG_CACHE_LIMIT (20GB unless set; "none" for no bound), never one a reader ho
 """
 
 import datetime
-import os
 
-import datasets
-
-from scifig.scifig_io import cache_entries, enforce_cache_limit, remove_entry
-from scifig_tools.report import markdown_table
-
-
-def root(cache_dir=None):
-    return os.path.join(os.path.expanduser(str(cache_dir or datasets.config.HF_DATASETS_CACHE)), "scifig")
-
-
-def _size(count):
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
+from scifig import cache_entries, cache_root, enforce_cache_limit, remove_entry
+from scifig_tools.report import markdown_table, size
 
 
 def listing(cache_dir=None):
-    entries = cache_entries(root(cache_dir))
-    rows = [[entry.kind, entry.archive, entry.member, _size(entry.bytes),
+    entries = cache_entries(cache_root(cache_dir))
+    rows = [[entry.kind, entry.archive, entry.member, size(entry.bytes),
              datetime.datetime.fromtimestamp(entry.last_use).isoformat(timespec="seconds")] for entry in entries]
     total = sum(entry.bytes for entry in entries)
     return (markdown_table(["kind", "archive", "member", "size", "last use"], rows)
-            + f"\n\n{len(entries)} entries, {_size(total)} in {root(cache_dir)}")
+            + f"\n\n{len(entries)} entries, {size(total)} in {cache_root(cache_dir)}")
 
 
 def clear(cache_dir=None):
     """Removes every entry no reader holds; returns (removed, held)."""
     removed, held = [], []
-    for entry in cache_entries(root(cache_dir)):
+    for entry in cache_entries(cache_root(cache_dir)):
         (removed if remove_entry(entry) else held).append(entry)
     return removed, held
 
 
-def limit(size, cache_dir=None):
-    return enforce_cache_limit(root(cache_dir), size)
+def limit(bound, cache_dir=None):
+    """Evicts least-recently-used entries no reader holds until the cache is under `bound` (e.g. "5GB")."""
+    return enforce_cache_limit(cache_root(cache_dir), bound)

@@ -22,6 +22,7 @@ import scifig
 from scifig_tools import dummy_data, facts, paths
 from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
+from scifig_tools.report import count as _count
 from scifig_tools.report import markdown_table
 from scifig_tools.schema import features_of, to_sequence_yaml
 
@@ -342,10 +343,6 @@ def contamination_on_the_sample():
             f"{len(figures)} distinct figures, the closest two differ by {min(distances)} bits: "
             f"{_count(false, 'false match', 'false matches')} of {len(distances)} pairs at the "
             f"{audit_tool.PHASH_DISTANCE}-bit threshold.")
-
-
-def _count(n, noun, plural=None):
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def links(repo_id=None, export=False):

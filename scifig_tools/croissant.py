@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 import scifig
 from scifig_tools import facts
+from scifig_tools.parquet_layout import SHARD_SUFFIX, exported_files
 
 CROISSANT = "http://mlcommons.org/croissant/1.1"
 RAI = "http://mlcommons.org/croissant/RAI/1.0"
@@ -42,7 +43,6 @@ CONTEXT = {
 # datasets Value dtypes scifig uses -> Croissant data types (as the Hub maps them)
 VALUE_TYPES = {"string": "sc:Text", "int32": "cr:Int32", "int64": "cr:Int64", "date32": "sc:Date"}
 
-_SHARD = r"-\d{5}-of-\d{5}\.parquet$"
 _LISTS = tuple({datasets.Sequence, getattr(datasets, "List", datasets.Sequence)})  # List: datasets >= 4
 
 
@@ -108,11 +108,8 @@ def metadata(out_dir, repo_id=None):
     """The Croissant document for an export folder, from its Parquet files."""
     out_dir = Path(out_dir)
     distribution, record_sets, labels = [], [], {}
-    for config in scifig.CONFIG_NAMES:
-        files = sorted((out_dir / config).glob("*.parquet"))
-        if not files:
-            continue
-        splits = sorted({re.sub(_SHARD, "", path.name) for path in files}, key=scifig.SPLITS.index)
+    for config, files_of in exported_files(out_dir).items():
+        splits, files = list(files_of), [path for paths in files_of.values() for path in paths]
         file_set = f"parquet-files-{config}"
         distribution.append({"@type": "cr:FileSet", "@id": file_set, "name": file_set,
                              "description": f"The Parquet files of {config}, one or more per split.",
@@ -121,7 +118,7 @@ def metadata(out_dir, repo_id=None):
         split = {"@type": "cr:Field", "@id": f"{config}/split", "name": "split", "dataType": "sc:Text",
                  "description": f"The split a row is in: {', '.join(splits)}.",
                  "source": {"fileSet": {"@id": file_set}, "extract": {"fileProperty": "fullpath"},
-                            "transform": {"regex": f"^{config}/({'|'.join(splits)}){_SHARD}"}}}
+                            "transform": {"regex": f"^{config}/({'|'.join(splits)}){SHARD_SUFFIX}"}}}
         description = next(c.description for c in scifig.CONFIGS if c.name == config)
         record_sets.append({"@type": "cr:RecordSet", "@id": config, "name": config, "description": description,
                             "key": {"@id": f"{config}/id"},

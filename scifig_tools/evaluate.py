@@ -24,7 +24,8 @@ import numpy as np
 from scipy import stats
 
 import scifig
-from scifig_tools.answers import LETTERS, extract_letter
+from scifig import ANSWER_LETTERS
+from scifig_tools.answers import extract_letter
 from scifig_tools.browse import browse
 from scifig_tools.predictions import PredictionsError, read_predictions, write_predictions
 from scifig_tools.report import markdown_table
@@ -63,9 +64,9 @@ def baseline_predictions(rows, baseline, seed=0):
     predictions = {}
     for row in rows:
         if baseline == "random":  # seeded by id: the same letters on every run and in any row order
-            letter = random.Random(f"{seed}:{row['id']}").choice(LETTERS)
+            letter = random.Random(f"{seed}:{row['id']}").choice(ANSWER_LETTERS)
         elif baseline == "longest-option":
-            letter = LETTERS[max(range(4), key=lambda i: (len(row["options"][i]), -i))]
+            letter = ANSWER_LETTERS[max(range(4), key=lambda i: (len(row["options"][i]), -i))]
         else:
             letter = "A"
         predictions[row["id"]] = letter
@@ -115,11 +116,11 @@ def score_circular(rows, predictions):
         if row["answer"] == -1 or row["id"] not in predictions:
             continue
         letter = extract_letter(predictions[row["id"]], row["options"])
-        right = letter == LETTERS[row["answer"]]
+        right = letter == ANSWER_LETTERS[row["answer"]]
         questions[question_of(row["id"])].append((row, right))
         letters[letter or "unparsed"] += 1
-        by_letter[LETTERS[row["answer"]]].append(right)
-    rotations = len(LETTERS)
+        by_letter[ANSWER_LETTERS[row["answer"]]].append(right)
+    rotations = len(ANSWER_LETTERS)
     whole = {key: judged for key, judged in questions.items() if len(judged) == rotations}
     by_setting = collections.defaultdict(list)
     for judged in whole.values():
@@ -131,8 +132,8 @@ def score_circular(rows, predictions):
                               if row["id"].endswith("-c0")]),
         "circular": _accuracy([all(right for _, right in judged) for judged in whole.values()]),
         "circular_by_setting": {setting: _accuracy(outcomes) for setting, outcomes in sorted(by_setting.items())},
-        "accuracy_by_correct_letter": {letter: _accuracy(by_letter[letter]) for letter in LETTERS},
-        "predicted_letters": {key: letters.get(key, 0) for key in (*LETTERS, "unparsed")},
+        "accuracy_by_correct_letter": {letter: _accuracy(by_letter[letter]) for letter in ANSWER_LETTERS},
+        "predicted_letters": {key: letters.get(key, 0) for key in (*ANSWER_LETTERS, "unparsed")},
     }
     return metrics
 
@@ -140,8 +141,8 @@ def score_circular(rows, predictions):
 def image_gain(rows, predictions, blind_predictions, resamples=2000, seed=0):
     """Accuracy with the figure minus accuracy without it (a blind run: same prompt, no image), over the scorable
     rows both runs answered, overall and per setting, each with a 95% interval from a paired bootstrap."""
-    paired = [(row, extract_letter(predictions[row["id"]], row["options"]) == LETTERS[row["answer"]],
-               extract_letter(blind_predictions[row["id"]], row["options"]) == LETTERS[row["answer"]])
+    paired = [(row, extract_letter(predictions[row["id"]], row["options"]) == ANSWER_LETTERS[row["answer"]],
+               extract_letter(blind_predictions[row["id"]], row["options"]) == ANSWER_LETTERS[row["answer"]])
               for row in rows if row["answer"] != -1 and row["id"] in predictions and row["id"] in blind_predictions]
 
     def gain(pairs):
@@ -177,7 +178,7 @@ def score_mcq(rows, predictions):
         letter = extract_letter(predictions[row["id"]], row["options"])
         if letter is None:
             unparsed.append({"id": row["id"], "prediction": predictions[row["id"]]})
-        judged.append((row, letter is not None and letter == LETTERS[row["answer"]]))
+        judged.append((row, letter is not None and letter == ANSWER_LETTERS[row["answer"]]))
     groups = {}
     for key in ("setting", "category", "subject"):
         label = subject_label if key == "subject" else (lambda row, key=key: row[key])

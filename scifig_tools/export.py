@@ -1,36 +1,55 @@
-"""The script-free Hub export: Parquet shards plus the card, a folder the Hub and its viewer read as is.
+"""Every export scifig writes, one path and one table of formats (FORMATS): the Hub's Parquet folder, and the
+formats trainers read as they are.
 
-    python -m scifig_tools export OUT_DIR --repo-id ORG/NAME [--configs mcq captioning] [--data-dir D | --base-url U]
-    hf upload ORG/NAME OUT_DIR --repo-type dataset
+    python -m scifig_tools export OUT --repo-id ORG/NAME [--configs mcq captioning] [--data-dir D | --base-url U]
+    hf upload ORG/NAME OUT --repo-type dataset                                # the Hub (Parquet + card)
+    python -m scifig_tools export OUT --format llamafactory --configs sft     # LLaMA-Factory (sharegpt + images)
+    python -m scifig_tools export OUT --format vila --configs pretraining     # VILA's mmc4 pickle shards
+    python -m scifig_tools export OUT --format webdataset --configs pretraining   # open_flamingo's mmc4 tars
 
-Layout: OUT_DIR/<config>/<split>-NNNNN-of-NNNNN.parquet, images embedded as {bytes, path} structs, shards of at
-most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows (fewer where datasets' 100 MB
-row-group limit says so), small enough for the viewer, features in the Parquet schema metadata; OUT_DIR/README.md
-is the card with `configs:` mapping every split to its files. A re-run skips shards already written and complete: each
-shard is written to a temporary name and renamed only when whole. `num_proc` prepares with that many processes
-and writes that many shards at a time.
+Rows come from the builder as `load` prepares them (train clean of evaluation articles unless told otherwise).
+
+The Hub folder: OUT/<config>/<split>-NNNNN-of-NNNNN.parquet (scifig_tools.parquet_layout), images embedded as
+{bytes, path} structs, shards of at most `max_shard_size` (500 MB, as push_to_hub), row groups of about 100 rows
+(fewer where datasets' 100 MB row-group limit says so), small enough for the viewer, features in the Parquet schema
+metadata; OUT/README.md is the card with `configs:` mapping every split to its files, and OUT/croissant.json. A
+re-run skips shards already written and complete: each shard is written to a temporary name and renamed only when
+whole. `num_proc` prepares with that many processes and writes that many shards at a time.
+
+The trainer formats write the train split. Every file they write is named from its own counters
+(images/00000000.png, shard_0.pkl, shard-000000.tar): a name found in an archive (a figure's path, an image name
+inside a document) never decides where a file lands.
 """
 
+import base64
+import io
+import json
 import math
 import multiprocessing
 import os
+import pickle
 import shutil
 from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Tuple
 
+import datasets
 import pyarrow.parquet as pq
-from datasets.arrow_writer import get_writer_batch_size_from_data_size
-from datasets.utils.py_utils import convert_file_size_to_int
+import webdataset
+from PIL import Image
 from tqdm.auto import tqdm
 
 import scifig
+from scifig.scifig_compat import bytes_in_size, rows_per_row_group
 from scifig_tools import card, croissant, paths
 from scifig_tools.infos import declared_info
+from scifig_tools.parquet_layout import data_files, exported_files, shard_name
 from scifig_tools.schema import parquet_metadata
 
+# ============================================================================ the Hub's Parquet folder
 
 def shard_plan(dataset, max_shard_size):
     """How many contiguous shards keep each under max_shard_size (the rule push_to_hub uses)."""
-    return max(1, math.ceil(dataset.data.nbytes / convert_file_size_to_int(max_shard_size)))
+    return max(1, math.ceil(dataset.data.nbytes / bytes_in_size(max_shard_size)))
 
 
 IMAGE_ROW_GROUP_ROWS = 100  # every scifig config carries images: keep viewer pages to ~100 rows
@@ -38,7 +57,7 @@ IMAGE_ROW_GROUP_ROWS = 100  # every scifig config carries images: keep viewer pa
 
 def row_group_size(dataset):
     """~100 rows, fewer where that would pass datasets' own row-group byte limit (100 MB)."""
-    by_bytes = get_writer_batch_size_from_data_size(max(len(dataset), 1), max(dataset.data.nbytes, 1))
+    by_bytes = rows_per_row_group(max(len(dataset), 1), max(dataset.data.nbytes, 1))
     return max(1, min(IMAGE_ROW_GROUP_ROWS, by_bytes))
 
 
@@ -79,7 +98,7 @@ def write_split(dataset, folder, split, max_shard_size="500MB", progress=True, n
     complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     shards = shard_plan(dataset, max_shard_size)
-    names = [f"{split}-{index:05d}-of-{shards:05d}.parquet" for index in range(shards)]
+    names = [shard_name(split, index, shards) for index in range(shards)]
     for stale in folder.glob(f"{split}-*.parquet*"):
         if stale.name not in names:  # left by a run with another shard count, or cut off mid-write
             stale.unlink()
@@ -106,52 +125,27 @@ def tqdm_unordered(results, bar):
         yield rows_written, rows_skipped
 
 
-def export(out_dir, configs=None, data_dir=None, base_url=None, max_shard_size="500MB", cache_dir=None,
-           num_proc=None, progress=True, repo_id=None, **config_kwargs):
-    """Prepares each config with the builder and writes it out; returns {"config/split": rows written/skipped}.
-    `repo_id` (ORG/NAME) is the Hub id the card tells readers to load; other keywords configure the builder
-    (exclude_eval_articles=False: train as released)."""
-    out_dir = Path(out_dir)
-    configs = configs or scifig.CONFIG_NAMES
-    for config in configs:
-        scifig.task_of(config)  # an unknown name is a ValueError listing the valid ones, before any work
-    report = {}
-    for config in configs:
-        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs)
-        with scifig.unwrapped_errors():
-            builder.download_and_prepare(num_proc=num_proc)
-        for split, info in builder.info.splits.items():
-            if not info.num_examples:  # nothing to publish (a filtered load can empty a split)
-                continue
-            dataset = builder.as_dataset(split=split)
-            _, written, skipped = write_split(dataset, out_dir / config, split, max_shard_size, progress, num_proc)
-            report[f"{config}/{split}"] = {"written": written, "skipped": skipped}
-    write_card(out_dir, repo_id)
-    return report
-
-
 def exported_splits(out_dir):
     """{config: {split: {num_examples, num_bytes}}} for every config folder in an export, from the Parquet footers
     (num_bytes: uncompressed, as datasets counts it)."""
     splits = {}
-    for config in scifig.CONFIG_NAMES:
-        for split in scifig.SPLITS:
-            files = sorted((Path(out_dir) / config).glob(f"{split}-*.parquet"))
-            if files:
-                footers = [pq.ParquetFile(f).metadata for f in files]
-                splits.setdefault(config, {})[split] = {
-                    "num_examples": sum(m.num_rows for m in footers),
-                    "num_bytes": sum(m.row_group(i).total_byte_size for m in footers for i in range(m.num_row_groups)),
-                }
+    for config, files_of in exported_files(out_dir).items():
+        for split, files in files_of.items():
+            footers = [pq.ParquetFile(path).metadata for path in files]
+            splits.setdefault(config, {})[split] = {
+                "num_examples": sum(footer.num_rows for footer in footers),
+                "num_bytes": sum(footer.row_group(i).total_byte_size for footer in footers
+                                 for i in range(footer.num_row_groups)),
+            }
     return splits
 
 
 def write_card(out_dir, repo_id=None):
-    """The card for what the export folder holds, whichever runs wrote it."""
+    """The card for what the export folder holds, whichever runs wrote it, with croissant.json and what it links."""
     counts = exported_splits(out_dir)
     configs_yaml = [
         {"config_name": config,
-         "data_files": [{"split": split, "path": f"{config}/{split}-*.parquet"} for split in counts[config]]}
+         "data_files": [{"split": split, "path": data_files(config, split)} for split in counts[config]]}
         for config in counts
     ]
     default = scifig.DEFAULT_CONFIG if scifig.DEFAULT_CONFIG in counts else next(iter(counts))
@@ -169,3 +163,249 @@ def write_card(out_dir, repo_id=None):
     (out_dir / "docs").mkdir(exist_ok=True)
     for name in card.EXPORTED_DOCS:  # what the exported card links to
         shutil.copy(paths.REPOSITORY / "docs" / name, out_dir / "docs" / name)
+
+
+# ============================================================================ the trainers' formats
+
+DOCUMENTS_PER_SHARD = 200  # as MMSci's and VILA's mmc4 pickles hold
+
+# LLaMA-Factory's sharegpt format, with the tags MMSci's own recipe registers (mmsci-exps/README.md)
+SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
+_ROLES = {"user": "human", "assistant": "gpt"}
+IMAGE_TAG = "<image>"
+
+# The MMSci authors' LLaMA-Factory recipe (mmsci-exps/README.md in Leezekun/MMSci): Qwen2-VL-2B-Instruct, LoRA on
+# all layers, one epoch. dataset_dir and media_dir are filled with the export's folder.
+RECIPE = """\
+# The MMSci authors' recipe (mmsci-exps/README.md in Leezekun/MMSci), on scifig's {dataset} export.
+# Run from anywhere: llamafactory-cli train {yaml}
+### model
+model_name_or_path: Qwen/Qwen2-VL-2B-Instruct
+
+### method
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_target: all
+
+### dataset
+dataset: {dataset}
+dataset_dir: {folder}
+media_dir: {folder}
+template: qwen2_vl
+cutoff_len: 4096
+overwrite_cache: true
+preprocessing_num_workers: 32
+
+### output
+output_dir: saves/qwen2_vl-2b/lora/sft-{dataset}
+logging_steps: 100
+save_steps: 1000
+plot_loss: true
+overwrite_output_dir: true
+
+### train
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 8
+learning_rate: 1.0e-4
+num_train_epochs: 1.0
+lr_scheduler_type: cosine
+warmup_ratio: 0.1
+bf16: true
+ddp_timeout: 180000000
+"""
+
+
+def _undecoded(dataset):
+    """A trainer's rows: figures as stored ({bytes, path}), not decoded."""
+    return dataset.cast_column("images", datasets.Sequence(datasets.Image(decode=False)))
+
+
+def _suffix(data):
+    """A file suffix for image bytes, from what PIL reads them as."""
+    with Image.open(io.BytesIO(data)) as image:
+        return {"JPEG": ".jpg", "PNG": ".png"}.get(image.format, f".{image.format.lower()}")
+
+
+def _sharegpt(messages):
+    """The chat layout's messages as sharegpt turns: an <image> tag where each image part stands."""
+    return [{"from": _ROLES[message["role"]],
+             "value": "".join(f"{IMAGE_TAG}\n" if part["type"] == "image" else part["text"] or ""
+                              for part in message["content"])} for message in messages]
+
+
+def llamafactory(out_dir, config, split, dataset, options):
+    """OUT/<config>.json (sharegpt), OUT/images/<n>.<png|jpg>, OUT/dataset_info.json and the authors' recipe."""
+    out_dir, rows = Path(out_dir), _undecoded(dataset)
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    name = f"scifig_{config}"
+    examples, written = [], 0
+    for row in rows:
+        images = []
+        for image in row["images"]:
+            path = f"images/{written:08d}{_suffix(image['bytes'])}"
+            (out_dir / path).write_bytes(image["bytes"])
+            images.append(path)
+            written += 1
+        examples.append({"messages": _sharegpt(row["messages"]), "images": images})
+    (out_dir / f"{config}.json").write_text(json.dumps(examples, ensure_ascii=False, indent=1) + "\n",
+                                            encoding="utf-8")
+    registry = out_dir / "dataset_info.json"
+    info = json.loads(registry.read_text(encoding="utf-8")) if registry.is_file() else {}
+    info[name] = {"file_name": f"{config}.json", "formatting": "sharegpt",
+                  "columns": {"messages": "messages", "images": "images"}, "tags": SHAREGPT_TAGS}
+    registry.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    recipe = out_dir / f"qwen2vl_lora_{config}.yaml"
+    recipe.write_text(RECIPE.format(dataset=name, folder=out_dir.resolve(), yaml=recipe.resolve()),
+                      encoding="utf-8")
+    return {"rows": len(examples), "written": len(examples), "skipped": 0, "images": written,
+            "files": [f"{config}.json", "dataset_info.json", recipe.name]}
+
+
+def mmc4_document(row):
+    """A `pretraining` row as the mmc4 document it came from: the sentences, and each image (base64) with the
+    index of the sentence it stands before. The similarity matrix is MMSci's shape (one row per image, one column per
+    sentence) marking only each image's matched sentence: the similarities themselves are not in the rows."""
+    texts, infos = [], []
+    for text, image in zip(row["texts"], row["images"]):
+        if image is not None:
+            infos.append({"image_name": f"{row['uid']}_{len(infos) + 1}{_suffix(image['bytes'])}",
+                          "image_base64": base64.b64encode(image["bytes"]).decode("ascii"),
+                          "matched_text_index": len(texts)})
+        else:
+            texts.append(text)
+    similarity = [[1.0 if info["matched_text_index"] == at else 0.0 for at in range(len(texts))] for info in infos]
+    category = scifig.category_name(row["category"])
+    return {"text_list": texts, "image_info": infos, "similarity_matrix": similarity, "url": row["url"],
+            "category": f"{category}-{row['subject']}"}
+
+
+def _document_shards(rows):
+    shard = []
+    for row in rows:
+        shard.append(mmc4_document(row))
+        if len(shard) == DOCUMENTS_PER_SHARD:
+            yield shard
+            shard = []
+    if shard:
+        yield shard
+
+
+def vila(out_dir, config, split, dataset, options):
+    """OUT/<config>/shard_<i>.pkl and shard_<i>.count: VILA's mmc4 layout (`Dataset(dataset_type="mmc4",
+    data_path=OUT/<config>)`), a folder of pickles of up to 200 plain-data documents and their counts only."""
+    folder = Path(out_dir) / config
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = shards = 0
+    for number, shard in enumerate(_document_shards(_undecoded(dataset))):
+        (folder / f"shard_{number}.pkl").write_bytes(pickle.dumps(shard, protocol=4))
+        (folder / f"shard_{number}.count").write_text(f"{len(shard)}\n", encoding="ascii")
+        documents, shards = documents + len(shard), shards + 1
+    return {"rows": documents, "written": documents, "skipped": 0, "shards": shards}
+
+
+def webdataset_tars(out_dir, config, split, dataset, options):
+    """OUT/<config>/shard-<i>.tar: one `<key>.json` per document, the mmc4 document with each image inline
+    (`image_base64` in its image_info), as open_flamingo's mmc4 loader (preprocess_interleaved) reads them."""
+    folder = Path(out_dir) / config
+    folder.mkdir(parents=True, exist_ok=True)
+    documents = 0
+    with webdataset.ShardWriter(str(folder / "shard-%06d.tar"), maxcount=DOCUMENTS_PER_SHARD, verbose=0) as sink:
+        for row in _undecoded(dataset):
+            sink.write({"__key__": f"{documents:09d}", "json": mmc4_document(row)})
+            documents += 1
+    return {"rows": documents, "written": documents, "skipped": 0, "shards": len(list(folder.glob("shard-*.tar")))}
+
+
+# ============================================================================ one table, one path
+
+class ExportOptions(NamedTuple):
+    """What a run of `export` asks of every format (each takes what applies to it)."""
+
+    max_shard_size: str = "500MB"
+    num_proc: Optional[int] = None
+    progress: bool = True
+    repo_id: Optional[str] = None
+
+
+def hub_split(out_dir, config, split, dataset, options):
+    """One split of the Hub folder: its Parquet shards, those already complete skipped."""
+    _, written, skipped = write_split(dataset, Path(out_dir) / config, split, options.max_shard_size,
+                                      options.progress, options.num_proc)
+    return {"rows": written + skipped, "written": written, "skipped": skipped}
+
+
+def hub_card(out_dir, options):
+    write_card(out_dir, options.repo_id)
+
+
+class ExportFormat(NamedTuple):
+    """One export format: the configs it takes (`defaults` when none are named), which splits it writes (None:
+    every split with rows), how it writes one split, what it writes once every config is done, and what to do
+    next."""
+
+    description: str
+    configs: Tuple[str, ...]
+    defaults: Tuple[str, ...]
+    splits: Optional[Tuple[str, ...]]
+    write: Callable         # (out_dir, config, split, dataset, ExportOptions) -> {"rows", "written", "skipped", ...}
+    finish: Optional[Callable] = None  # (out_dir, ExportOptions)
+    next_step: str = ""     # printed after the export, formatted with out_dir and repo_id
+
+
+FORMATS = {
+    "hub": ExportFormat("Parquet and card for the Hub (the default)", tuple(scifig.CONFIG_NAMES),
+                        tuple(scifig.CONFIG_NAMES), None, hub_split, hub_card,
+                        "wrote {out_dir}: upload with `hf upload {repo_id} {out_dir} --repo-type dataset`"),
+    "llamafactory": ExportFormat("LLaMA-Factory's sharegpt JSON, images and recipe", ("sft", "chat"), ("sft",),
+                                 ("train",), llamafactory),
+    "vila": ExportFormat("VILA's mmc4 pickle shards", ("pretraining",), ("pretraining",), ("train",), vila),
+    "webdataset": ExportFormat("open_flamingo's mmc4 tar shards", ("pretraining",), ("pretraining",), ("train",),
+                               webdataset_tars),
+}
+
+
+def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", max_shard_size="500MB",
+           cache_dir=None, num_proc=None, progress=True, repo_id=None, **config_kwargs):
+    """Prepares each config with the builder and writes it in one format.
+
+    Args:
+        out_dir: the folder to write into.
+        configs: the configs to write (the format's defaults when None).
+        data_dir, base_url: where the archives are (MMSci's hosted archives when neither is given).
+        format: a key of FORMATS.
+        max_shard_size: hub: the most one Parquet file holds ("500MB").
+        cache_dir, num_proc: as `scifig.load` takes them.
+        progress: show progress bars.
+        repo_id: hub: ORG/NAME, the Hub id the card tells readers to load.
+        **config_kwargs: builder options (exclude_eval_articles=False: train as released).
+
+    Returns:
+        {"<config>/<split>": {"rows": n, "written": n, "skipped": n, ...}}: rows in the split, written now, and
+        already complete from an earlier run.
+
+    Raises:
+        ValueError: an unknown format or config, or a config the format does not take.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
+    chosen, out_dir = FORMATS[format], Path(out_dir)
+    configs = configs or list(chosen.defaults)
+    for config in configs:
+        scifig.task_of(config)  # an unknown name is a ValueError listing the valid ones, before any work
+    wrong = [config for config in configs if config not in chosen.configs]
+    if wrong:
+        raise ValueError(f"--format {format} writes {', '.join(chosen.configs)}, not {', '.join(wrong)}")
+    options = ExportOptions(max_shard_size, num_proc, progress, repo_id)
+    report = {}
+    for config in configs:
+        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs)
+        with scifig.unwrapped_errors():
+            builder.download_and_prepare(num_proc=num_proc)
+        for split, info in builder.info.splits.items():
+            if info.num_examples and (chosen.splits is None or split in chosen.splits):
+                report[f"{config}/{split}"] = chosen.write(out_dir, config, split, builder.as_dataset(split=split),
+                                                           options)
+    if chosen.finish:
+        chosen.finish(out_dir, options)
+    return report

@@ -9,11 +9,10 @@ hosted archives or a mirror (see SciFig._limit_recorded_info_to_where_it_holds).
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
-
-from datasets.utils.info_utils import get_size_checksum_dict
 
 import scifig
 from scifig_tools import paths
@@ -37,6 +36,15 @@ def declared_info(config):
     return info_dict(scifig.SciFig(config_name=config).info)
 
 
+def size_and_sha256(path):
+    """{num_bytes, checksum}: a download's entry in dataset_infos.json, as datasets records it (sha256 hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return {"num_bytes": os.path.getsize(path), "checksum": digest.hexdigest()}
+
+
 def measured_info(config, data_dir, cache_dir=None, num_proc=None):
     """The builder's info after preparing `config` from the archives in data_dir."""
     builder = scifig.builder(config, data_dir, cache_dir)
@@ -46,7 +54,7 @@ def measured_info(config, data_dir, cache_dir=None, num_proc=None):
     archive = scifig.RECIPES[scifig.task_of(config)].archive
     path = os.path.join(os.path.abspath(os.path.expanduser(data_dir)), f"{archive}.zip")
     if os.path.isfile(path):  # an unzipped copy has no zip to checksum
-        checksums[scifig.ARCHIVE_URLS[archive]] = get_size_checksum_dict(path, record_checksum=True)
+        checksums[scifig.ARCHIVE_URLS[archive]] = size_and_sha256(path)
     info.download_checksums = checksums or None
     info.download_size = sum(c["num_bytes"] for c in checksums.values()) if checksums else None
     info.size_in_bytes = (info.download_size or 0) + (info.dataset_size or 0) if checksums else None

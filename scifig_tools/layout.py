@@ -8,7 +8,7 @@ relative paths (its recipes' members under `scifig.SPLIT_FOLDERS`).
 import zipfile
 
 import scifig
-from scifig.scifig_io import is_figure
+from scifig import is_figure
 
 ZIP_TIMESTAMP = (2024, 6, 1, 0, 0, 0)  # fixed, so rebuilt archives are byte-identical
 

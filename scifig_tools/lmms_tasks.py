@@ -10,7 +10,8 @@ import functools
 import datasets
 
 import scifig
-from scifig_tools.answers import ANSWER_INSTRUCTION, LETTERS
+from scifig import ANSWER_LETTERS
+from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.evaluate import caption_metrics, score_circular, score_mcq
 
 # MMSci's own captioning prompt (its run_captioning.py, grounded on the abstract, as by default there).
@@ -38,7 +39,7 @@ def doc_to_text(doc, lmms_eval_specific_kwargs=None):
 
 
 def doc_to_target(doc):
-    return LETTERS[doc["answer"]] if doc["answer"] >= 0 else ""
+    return ANSWER_LETTERS[doc["answer"]] if doc["answer"] >= 0 else ""
 
 
 def caption_doc_to_text(doc, lmms_eval_specific_kwargs=None):

@@ -11,6 +11,7 @@ import datasets
 from huggingface_hub import DatasetCardData
 
 import scifig
+from scifig.scifig_compat import infos_dict
 
 
 def features_of(config):
@@ -57,7 +58,7 @@ def to_sequence_yaml(features):
         return entry
 
     card_data = DatasetCardData()
-    datasets.info.DatasetInfosDict({"config": datasets.DatasetInfo(features=features)}).to_dataset_card_data(card_data)
+    infos_dict({"config": datasets.DatasetInfo(features=features)}).to_dataset_card_data(card_data)
     return [convert(entry) for entry in card_data["dataset_info"]["features"]]
 
 

@@ -6,21 +6,15 @@ from pathlib import Path
 # Every test run gets its own Hugging Face cache: no stale prepared data, no touching the user's cache.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="scifig-hf-")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import datasets  # noqa: E402
 import pytest  # noqa: E402
 
 from scifig_tools import dummy_data  # noqa: E402
 from scifig_tools.layout import benchmark_json  # noqa: E402
 from scifig_tools.serve import RangeServer  # noqa: E402
 
-DUMMY = ROOT / "dummy_data"
-# What the builder is, and the list it reads beside itself.
-BUILDER_FILES = ("scifig.py", "scifig_io.py", "scifig_eval_articles.json")
-SCRIPTS_RUN = int(datasets.__version__.split(".")[0]) < 4
+from helpers import DUMMY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +44,3 @@ def server():
 @pytest.fixture
 def cache(tmp_path):
     return str(tmp_path / "cache")
-
-
-def copy_builder(folder, appended=None):
-    """The builder's files copied into `folder`, with `appended` ({file name: text}) added at the end of some."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in BUILDER_FILES:
-        text = (ROOT / name).read_text(encoding="utf-8") + (appended or {}).get(name, "")
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder

@@ -509,27 +509,28 @@ def _evaluation_uids(zf):
 def _benchmark(zf, config, split):
     task = scifig.task_of(config)
     if task == "sft":  # the mixture: each part's train file, as the builder reads them (scifig.SFT_PARTS)
-        return sum(_benchmark_file(zf, part.source, [part.setting] if part.setting >= 0 else None, split,
+        return sum(_benchmark_file(zf, part.file, [part.setting] if part.setting >= 0 else None, split,
                                    part.per_article, captioned=part.task == "captioning")
                    for part in scifig.SFT_PARTS)
     settings = next(c.settings for c in scifig.CONFIGS if c.name == config) if task == "mcq" else None
-    return _benchmark_file(zf, task, settings and [scifig.SETTINGS.index(s) for s in settings], split)
+    return _benchmark_file(zf, scifig.RECIPES[task].reader, settings and [scifig.SETTINGS.index(s) for s in settings],
+                           split)
 
 
-def _benchmark_file(zf, task, settings, split, per_article=None, captioned=False):
-    """Rows of one task's file: `settings` (indexes) of the multiple-choice file; at most `per_article` records per
-    article; `captioned`: figures without a caption give no row (but are read all the same)."""
-    recipe = scifig.RECIPES[task]
+def _benchmark_file(zf, file, settings, split, per_article=None, captioned=False):
+    """Rows of one task's file (`file`, the builder's reader of it: its member name, and whether it holds one list
+    per setting): `settings` (indexes) of the multiple-choice file; at most `per_article` records per article;
+    `captioned`: figures without a caption give no row (but are read all the same)."""
     names = set(zf.namelist())
-    member = _find(names, f"{scifig.SPLIT_FOLDERS[split]}/{recipe.member}")
+    member = _find(names, f"{scifig.SPLIT_FOLDERS[split]}/{file.member}")
     if member is None:
         raise _Damaged("the JSON member is missing")
     try:
         data = json.loads(_read(zf, member).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise _Damaged(f"{member} is not JSON: {error}") from None
-    folder = member[: -len(recipe.member)] + "images/"
-    if recipe.reader == "json-by-setting":
+    folder = member[: -len(file.member)] + "images/"
+    if file.lists is not None:
         if not (isinstance(data, list) and len(data) == len(scifig.SETTINGS)
                 and all(isinstance(setting, list) for setting in data)):
             raise _Damaged("not a list of three lists")

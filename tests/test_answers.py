@@ -4,7 +4,8 @@ must parse; the ones left unparsed, and why, are listed in docs/answers.md."""
 
 import pytest
 
-from scifig_tools.answers import LETTERS, extract_letter
+from scifig import ANSWER_LETTERS
+from scifig_tools.answers import extract_letter
 
 OPTIONS = ["Concentration spectra.", "Temperature spectra.", "UV/Vis absorption.", "Emission spectra."]
 
@@ -55,7 +56,7 @@ SHAPES = [
 
 def test_the_table_is_large_enough_to_mean_something():
     assert len(SHAPES) >= 50 and len({text for text, _ in SHAPES}) == len(SHAPES)
-    assert {letter for _, letter in SHAPES} == set(LETTERS) | {None}
+    assert {letter for _, letter in SHAPES} == set(ANSWER_LETTERS) | {None}
 
 
 @pytest.mark.parametrize("text,letter", SHAPES, ids=[repr(text[:40]) for text, _ in SHAPES])

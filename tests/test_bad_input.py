@@ -16,7 +16,7 @@ import scifig
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from conftest import DUMMY, ROOT
+from helpers import DUMMY, ROOT
 
 EXAMPLES = ROOT / "scifig_tools" / "upstream" / "examples"
 MCQ = benchmark_json("validation", "mcq")

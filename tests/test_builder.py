@@ -9,8 +9,7 @@ import scifig
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_json
 
-from conftest import DUMMY
-from rows import rows_of
+from helpers import DUMMY, rows_of
 
 # Rows per split of the bundled sample (dummy_data/source/articles.json: 9 articles, 11 filings), as loaded by
 # default: train leaves out every validation and test article (exclude_eval_articles=True), here ncomms90003, filed

@@ -17,7 +17,7 @@ import scifig
 from scifig_tools import card, infos, stats
 from scifig_tools.serve import RangeServer
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
+from helpers import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
 
 CONFIGS = scifig.CONFIG_NAMES
 

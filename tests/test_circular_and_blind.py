@@ -8,7 +8,7 @@ import scifig
 from scifig_tools import evaluate as ev
 from scifig_tools.predictions import write_predictions
 
-from conftest import DUMMY
+from helpers import DUMMY
 
 LETTERS = "ABCD"
 

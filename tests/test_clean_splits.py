@@ -15,8 +15,7 @@ import scifig
 from scifig_tools import eval_articles, infos
 from scifig_tools.serve import RangeServer
 
-from conftest import DUMMY, ROOT, copy_builder
-from rows import rows_of
+from helpers import DUMMY, ROOT, copy_builder, rows_of
 
 
 def _uids(config, **kwargs):
@@ -26,7 +25,7 @@ def _uids(config, **kwargs):
 
 def test_without_benchmark_zip_the_shipped_list_stands_in_and_says_so(tmp_path, caplog):
     shutil.copy(DUMMY / "pretraindata.zip", tmp_path)
-    scifig.eval_articles.cache_clear()
+    scifig.scifig_sources.eval_articles.cache_clear()
     with caplog.at_level(logging.INFO):
         kept = _uids("pretraining", data_dir=str(tmp_path))
     # ncomms8779 is a real MMSci test article (in the list); the sample's fictional ones are not in it
@@ -38,7 +37,7 @@ def test_without_benchmark_zip_the_shipped_list_stands_in_and_says_so(tmp_path, 
 
 
 def test_with_benchmark_zip_its_files_decide_and_the_source_is_logged(caplog):
-    scifig.eval_articles.cache_clear()
+    scifig.scifig_sources.eval_articles.cache_clear()
     with caplog.at_level(logging.INFO):
         kept = _uids("pretraining", data_dir=str(DUMMY))
     assert kept == ["ncomms90001", "ncomms90002", "ncomms8779"]  # benchmark.zip's files win over the list

@@ -8,7 +8,7 @@ import sys
 
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 
-from conftest import DUMMY, ROOT
+from helpers import DUMMY, ROOT
 
 
 def _tools(*args, cwd=ROOT):
@@ -57,7 +57,7 @@ def test_a_missing_positional_says_what_it_is_for():
     result = _tools("harness", "vlmevalkit")  # as `harness vlmevalkit $LMUData` reads with LMUData unset
     assert result.returncode == 2
     assert "the following arguments are required: out_dir" in result.stderr
-    assert "out_dir: the folder to write into: lmms-eval's --include_path, or VLMEvalKit's $LMUData" in result.stderr
+    assert "out_dir: the folder to write into: VLMEvalKit's $LMUData (is it set in this shell?)" in result.stderr
 
 
 def test_output_paths_print_normalised(tmp_path):

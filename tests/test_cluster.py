@@ -17,14 +17,14 @@ import scifig
 from scifig_tools.layout import benchmark_json
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from conftest import DUMMY, ROOT
+from helpers import DUMMY, ROOT
 
 TRAIN_JSON = benchmark_json("train", "captioning")
 
 
 def _fresh_process_cache():
     """What a new process starts with: no archive indexed in memory."""
-    scifig.scifig_io._opened_archive.cache_clear()
+    scifig.scifig_archives._opened_archive.cache_clear()
 
 
 def _extent(archive, member):

@@ -12,7 +12,7 @@ import mlcroissant
 import numpy as np
 import pytest
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
+from helpers import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
 
 if SCRIPTS_RUN:
     pytest.skip("the export is written and read with datasets >= 4, the Hub's own line", allow_module_level=True)

@@ -6,7 +6,7 @@ import zipfile
 
 from scifig_tools import dummy_data
 
-from conftest import DUMMY
+from helpers import DUMMY
 
 
 def _payloads(path):

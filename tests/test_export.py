@@ -12,8 +12,7 @@ import scifig
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 
-from conftest import DUMMY, SCRIPTS_RUN
-from rows import rows_of
+from helpers import DUMMY, SCRIPTS_RUN, rows_of
 
 if SCRIPTS_RUN:
     pytest.skip("the export is written and read with datasets >= 4, the Hub's own line", allow_module_level=True)
@@ -143,10 +142,10 @@ def test_a_rerun_resumes_only_what_is_missing_or_broken(big_benchmark, tmp_path)
     out, cache = tmp_path / "out", str(tmp_path / "c")
     first = export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
                           cache_dir=cache, progress=False)
-    assert first["mcq/validation"] == {"written": 250, "skipped": 0}
+    assert first["mcq/validation"] == {"rows": 250, "written": 250, "skipped": 0}
     again = export.export(out, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
                           cache_dir=cache, progress=False)
-    assert again["mcq/validation"] == {"written": 0, "skipped": 250}
+    assert again["mcq/validation"] == {"rows": 250, "written": 0, "skipped": 250}
     shards = sorted((out / "mcq").glob("validation-*.parquet"))
     removed = pq.ParquetFile(shards[0]).metadata.num_rows
     shards[0].unlink()
@@ -165,7 +164,7 @@ def test_a_parallel_export_writes_the_same_shards(big_benchmark, tmp_path):
                   cache_dir=str(tmp_path / "c1"), progress=False)
     report = export.export(parallel, configs=["mcq"], data_dir=str(big_benchmark), max_shard_size="40KB",
                            cache_dir=str(tmp_path / "c2"), progress=False, num_proc=2)
-    assert report["mcq/validation"] == {"written": 250, "skipped": 0}
+    assert report["mcq/validation"] == {"rows": 250, "written": 250, "skipped": 0}
     names = sorted(path.name for path in (serial / "mcq").glob("*.parquet"))
     assert len(names) > 2 and names == sorted(path.name for path in (parallel / "mcq").glob("*.parquet"))
     assert not list((parallel / "mcq").glob("*.partial"))

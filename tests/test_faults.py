@@ -9,7 +9,7 @@ import pytest
 import scifig
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from conftest import DUMMY
+from helpers import DUMMY
 
 
 class _Plan:

@@ -11,14 +11,14 @@ import sys
 import pytest
 import webdataset
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN
+from helpers import DUMMY, ROOT, SCRIPTS_RUN
 
 if SCRIPTS_RUN:
     pytest.skip("the exports are written with datasets >= 4, the trainers' own lines", allow_module_level=True)
 
 import scifig  # noqa: E402
-from scifig.scifig_io import load_plain_pickle  # noqa: E402
-from scifig_tools import dummy_data, formats  # noqa: E402
+from scifig.scifig_formats import load_plain_pickle  # noqa: E402
+from scifig_tools import dummy_data, export  # noqa: E402
 from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip  # noqa: E402
 
 
@@ -72,18 +72,19 @@ def test_sft_order_is_the_same_however_it_is_sharded():
 
 
 def test_llamafactory_export_is_sharegpt_with_one_tag_per_image(tmp_path):
-    written = formats.export(tmp_path, "llamafactory", ["sft"], data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
+    written = export.export(tmp_path, ["sft"], format="llamafactory", data_dir=str(DUMMY),
+                            cache_dir=str(tmp_path / "c"))
     examples = json.loads((tmp_path / "sft.json").read_text(encoding="utf-8"))
     rows = _rows("sft")
-    assert len(examples) == len(rows) == written["sft"]["rows"]
+    assert len(examples) == len(rows) == written["sft/train"]["rows"]
     for example, row in zip(examples, rows):
         assert [turn["from"] for turn in example["messages"]] == [
             {"user": "human", "assistant": "gpt"}[m["role"]] for m in row["messages"]]
         text = "".join(turn["value"] for turn in example["messages"])
-        assert text.count(formats.IMAGE_TAG) == len(example["images"]) == len(row["images"])
+        assert text.count(export.IMAGE_TAG) == len(example["images"]) == len(row["images"])
         assert [(tmp_path / path).read_bytes() for path in example["images"]] == [i["bytes"] for i in row["images"]]
     info = json.loads((tmp_path / "dataset_info.json").read_text())["scifig_sft"]
-    assert info["formatting"] == "sharegpt" and info["tags"] == formats.SHAREGPT_TAGS
+    assert info["formatting"] == "sharegpt" and info["tags"] == export.SHAREGPT_TAGS
     recipe = (tmp_path / "qwen2vl_lora_sft.yaml").read_text()
     for setting in ("template: qwen2_vl", "cutoff_len: 4096", "learning_rate: 1.0e-4", "lr_scheduler_type: cosine",
                     "warmup_ratio: 0.1", "finetuning_type: lora", "lora_target: all", "bf16: true",
@@ -92,11 +93,11 @@ def test_llamafactory_export_is_sharegpt_with_one_tag_per_image(tmp_path):
 
 
 def _expected_documents():
-    return [formats.mmc4_document(row) for row in _rows("pretraining")]
+    return [export.mmc4_document(row) for row in _rows("pretraining")]
 
 
 def test_vila_shards_unpickle_as_plain_data_equal_to_the_rows(tmp_path):
-    formats.export(tmp_path, "vila", ["pretraining"], data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
+    export.export(tmp_path, ["pretraining"], format="vila", data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
     folder = tmp_path / "pretraining"
     assert sorted(p.name for p in folder.iterdir()) == ["shard_0.count", "shard_0.pkl"]  # VILA counts files / 2
     documents = load_plain_pickle((folder / "shard_0.pkl").read_bytes(), "shard_0.pkl")
@@ -114,7 +115,8 @@ def test_vila_shards_unpickle_as_plain_data_equal_to_the_rows(tmp_path):
 
 
 def test_webdataset_tars_read_back_with_webdataset_as_the_rows(tmp_path):
-    formats.export(tmp_path, "webdataset", ["pretraining"], data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
+    export.export(tmp_path, ["pretraining"], format="webdataset", data_dir=str(DUMMY),
+                  cache_dir=str(tmp_path / "c"))
     tars = sorted(str(path) for path in (tmp_path / "pretraining").glob("shard-*.tar"))
     samples = list(webdataset.WebDataset(tars, shardshuffle=False).decode())
     assert [sample["json"] for sample in samples] == _expected_documents()
@@ -123,7 +125,7 @@ def test_webdataset_tars_read_back_with_webdataset_as_the_rows(tmp_path):
 
 def test_a_format_takes_only_its_configs():
     with pytest.raises(ValueError, match="--format vila writes pretraining, not sft"):
-        formats.export("/nonexistent", "vila", ["sft"], data_dir=str(DUMMY))
+        export.export("/nonexistent", ["sft"], format="vila", data_dir=str(DUMMY))
 
 
 HOSTILE = ["../../escape.png", "/tmp/absolute.png", "nul\x00name.png"]

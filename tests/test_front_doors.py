@@ -17,8 +17,7 @@ import scifig
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_image, benchmark_json, write_zip
 
-from conftest import DUMMY, ROOT, SCRIPTS_RUN, copy_builder
-from rows import rows_of
+from helpers import BUILDER_FILES, DUMMY, ROOT, SCRIPTS_RUN, copy_builder, rows_of
 
 
 def _folder_named_scifig(tmp_path):
@@ -69,9 +68,9 @@ def _module_from(path, name):
 
 
 def test_an_edited_script_is_not_served_from_a_stale_cache(tmp_path):
-    """builder() keys the cache by the bytes of both builder files: a copy with either edited prepares afresh, an
-    identical one reuses."""
-    copies = {"same": {}, "edited": {"scifig.py": "# an edit\n"}, "edited_io": {"scifig_io.py": "# an edit\n"}}
+    """builder() keys the cache by the bytes of every builder file: a copy with the script or a sibling edited
+    prepares afresh, an identical one reuses."""
+    copies = {"same": {}, "edited": {"scifig.py": "# an edit\n"}, "edited_io": {"scifig_archives.py": "# an edit\n"}}
     for copy, appended in copies.items():
         copy_builder(tmp_path / copy, appended)
     cache = str(tmp_path / "cache")
@@ -146,7 +145,7 @@ def test_load_dataset_wraps_it_and_the_cause_is_the_scifig_error(tmp_path, monke
     # what the card shows: the copy of the builder datasets runs raises its copy's class, a ValueError
     cause = error.value.__cause__
     assert isinstance(cause, ValueError) and type(cause).__name__ == "ScifigDataError"
-    assert type(cause).__module__.startswith("datasets_modules.") and type(cause).__module__.endswith(".scifig_io")
+    assert type(cause).__module__.startswith("datasets_modules.") and type(cause).__module__.endswith(".scifig_errors")
     assert "answer 'Q' is not one of A-D" in str(cause)
 
 
@@ -169,16 +168,18 @@ def test_a_data_dir_that_is_a_zip_says_to_pass_its_folder():
 
 
 @pytest.mark.skipif(not SCRIPTS_RUN, reason="load_dataset runs scripts on datasets < 4 only")
-def test_datasets_copies_the_sibling_with_the_script_and_hashes_both(tmp_path):
-    """datasets 3.6 finds scifig_io.py by the script's relative import, copies it into the module folder beside the
-    script, and names that folder by a hash that covers both files."""
+def test_datasets_copies_every_sibling_with_the_script_and_hashes_them_all(tmp_path):
+    """datasets 3.6 finds each sibling module by the script's relative imports, copies it into the module folder
+    beside the script, and names that folder by a hash that covers every file."""
+    siblings = [name for name in BUILDER_FILES if name.endswith(".py") and name != "scifig.py"]
     folders = {}
-    for copy, appended in {"same": {}, "edited_io": {"scifig_io.py": "# an edit\n"}}.items():
+    for copy, appended in {"same": {}, "edited_sibling": {siblings[-1]: "# an edit\n"}}.items():
         clone = copy_builder(tmp_path / copy / "scifig", appended)
         found = datasets.load_dataset_builder(str(clone), "mcq", data_dir=str(DUMMY), trust_remote_code=True,
                                               cache_dir=str(tmp_path / "cache"))
         module_file = sys.modules[type(found).__module__].__file__
         folders[copy] = os.path.dirname(module_file)
-        assert (Path(folders[copy]) / "scifig_io.py").read_text(encoding="utf-8") == (
-            clone / "scifig_io.py").read_text(encoding="utf-8")
-    assert folders["same"] != folders["edited_io"]
+        for name in siblings:
+            assert (Path(folders[copy]) / name).read_text(encoding="utf-8") == (
+                clone / name).read_text(encoding="utf-8")
+    assert folders["same"] != folders["edited_sibling"]

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 
 import scifig
+from scifig import ANSWER_LETTERS
 from scifig_tools import evaluate as ev
 from scifig_tools import harness
-from scifig_tools.answers import ANSWER_INSTRUCTION, LETTERS
+from scifig_tools.answers import ANSWER_INSTRUCTION
 
-from conftest import DUMMY, SCRIPTS_RUN
+from helpers import DUMMY, SCRIPTS_RUN, rows_of
 
 if SCRIPTS_RUN:
     pytest.skip("the harnesses read the export, written and read with datasets >= 4", allow_module_level=True)
@@ -27,7 +28,7 @@ MCQ_CONFIGS = [name for name in scifig.CONFIG_NAMES if scifig.is_mcq(name) and n
 def _reply(row, context):
     """A fixed table of reply shapes, one picked per prompt: right and wrong letters bare or in phrases, an
     option's text, two letters, nonsense, nothing, a letter then an explanation."""
-    right, wrong = LETTERS[row["answer"]], LETTERS[(row["answer"] + 1) % 4]
+    right, wrong = ANSWER_LETTERS[row["answer"]], ANSWER_LETTERS[(row["answer"] + 1) % 4]
     shapes = [right, f"The answer is ({right}).", row["options"][row["answer"]], f"{wrong} or {right}",
               "I cannot tell from this figure.", "", f"{right}\n\nExplanation: the panels show it.", wrong,
               f"**{wrong}**", f"Therefore, {right}."]
@@ -151,8 +152,8 @@ def test_vlmevalkit_tsvs_hold_the_builder_rows(tsvs):
         for line in table.to_dict("records"):
             row = rows[line["id"]]
             assert line["question"] == row["question"]
-            assert [line[letter] for letter in LETTERS] == row["options"]
-            assert line["answer"] == LETTERS[row["answer"]]
+            assert [line[letter] for letter in ANSWER_LETTERS] == row["options"]
+            assert line["answer"] == ANSWER_LETTERS[row["answer"]]
             assert base64.b64decode(line["image"]) == row["image"]["bytes"]
             assert (line["category"], line["l2-category"], line["subject"]) == (
                 scifig.category_name(row["category"]), row["subject"], row["subject"])
@@ -196,4 +197,8 @@ def test_a_prediction_table_without_ids_says_why(tmp_path):
 
 
 def test_the_export_reads_back_as_its_datasets_rows(exported):
-    assert datasets.load_dataset(str(exported), "mcq_fig2cap", split="validation").num_rows > 0
+    """What the lmms-eval tasks read (the export, through datasets) is the builder's split, row for row."""
+    exported_rows = datasets.load_dataset(str(exported), "mcq_fig2cap", split="validation")
+    built = scifig.load("mcq_fig2cap", split="validation", data_dir=str(DUMMY))
+    assert exported_rows.num_rows == built.num_rows > 0
+    assert rows_of(exported_rows) == rows_of(built)

@@ -18,7 +18,7 @@ import scifig
 from benchmarks import make_corpus
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIG = "captioning"
 

@@ -19,7 +19,7 @@ from scifig_tools.audit import audit
 from scifig_tools.browse import browse
 from scifig_tools.layout import benchmark_json
 
-from conftest import DUMMY, ROOT
+from helpers import DUMMY, ROOT
 
 OPTIONS = ["Concentration spectra.", "Temperature spectra.", "UV/Vis absorption.", "Emission spectra."]
 

@@ -7,7 +7,7 @@ from datasets.distributed import split_dataset_by_node
 
 import scifig
 
-from conftest import DUMMY
+from helpers import DUMMY
 
 RANKS, WORKERS = 4, 2
 

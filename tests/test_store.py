@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 import scifig
-from scifig.scifig_io import cache_entries, enforce_cache_limit
+from scifig.scifig_store import cache_entries, enforce_cache_limit
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from conftest import ROOT
+from helpers import ROOT
 
 RECORDS = 240
 
@@ -113,7 +113,7 @@ def test_a_build_killed_half_way_is_resumed_and_no_row_is_lost_or_repeated(big, 
 _HOLD = """
 import sys, time
 sys.path.insert(0, {root!r})
-from scifig.scifig_io import in_use
+from scifig.scifig_store import in_use
 with in_use({meta!r}):
     print("holding", flush=True)
     time.sleep(30)

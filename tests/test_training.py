@@ -17,9 +17,9 @@ pytest.importorskip("torchvision", reason="transformers' Qwen2-VL processor want
 import tiny_qwen2vl  # noqa: E402
 
 import scifig  # noqa: E402
-from scifig_tools import formats  # noqa: E402
+from scifig_tools import export  # noqa: E402
 
-from conftest import DUMMY, ROOT  # noqa: E402
+from helpers import DUMMY, ROOT  # noqa: E402
 
 LLAMAFACTORY_PYTHON = os.environ.get("SCIFIG_LLAMAFACTORY_PYTHON")  # set by tests/run.sh
 
@@ -88,12 +88,13 @@ def test_pretraining_documents_train_a_tiny_interleaved_model(tiny):
 @pytest.mark.skipif(not LLAMAFACTORY_PYTHON, reason="LLaMA-Factory's environment is built by tests/run.sh")
 def test_llamafactory_reads_every_row_of_the_export_with_its_images(tmp_path):
     out = tmp_path / "export"
-    written = formats.export(out, "llamafactory", ["sft"], data_dir=str(DUMMY), cache_dir=str(tmp_path / "cache"))
+    written = export.export(out, ["sft"], format="llamafactory", data_dir=str(DUMMY),
+                            cache_dir=str(tmp_path / "cache"))
     recipe = out / "qwen2vl_lora_sft.yaml"
     result = subprocess.run([LLAMAFACTORY_PYTHON, str(ROOT / "tests" / "llamafactory_check.py"), str(out),
                              str(recipe), str(tmp_path / "work")], capture_output=True, text=True, timeout=900,
                             cwd=ROOT / "tests")
     assert result.returncode == 0, result.stderr[-3000:]
     read = json.loads(result.stdout.strip().splitlines()[-1])
-    assert read["rows"] == read["examples"] == written["sft"]["rows"] == 22
+    assert read["rows"] == read["examples"] == written["sft/train"]["rows"] == 22
     assert all(found["image_tokens"] == found["expected"] > 0 and found["labelled"] > 0 for found in read["found"])

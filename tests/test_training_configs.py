@@ -10,8 +10,7 @@ import scifig
 from scifig_tools import dummy_data
 from scifig_tools.layout import benchmark_image, benchmark_json, empty_evaluation_files, write_zip
 
-from conftest import DUMMY
-from rows import rows_of
+from helpers import DUMMY, rows_of
 
 # A chat template of the kind vision models ship: one placeholder per image part.
 CHAT_TEMPLATE = jinja2.Environment().from_string(

@@ -13,7 +13,7 @@ import pytest
 
 from scifig_tools import card
 
-from conftest import DUMMY, ROOT
+from helpers import DUMMY, ROOT
 
 pytestmark = pytest.mark.skipif(int(datasets.__version__.split(".")[0]) < 5,
                                 reason="the wheel requires the current datasets line (requirements.txt)")
@@ -56,7 +56,7 @@ def test_the_readme_load_example_runs_from_an_installed_copy(installed, tmp_path
     assert found["ids"] == [row["id"] for row in scifig.load("mcq", split="validation", streaming=True,
                                                               data_dir=str(DUMMY))]
     assert "mcq" in found["infos"]  # dataset_infos.json travelled with the builder
-    assert found["error"] == "scifig.scifig_io"
+    assert found["error"] == "scifig.scifig_errors"
 
 
 def test_an_installed_copy_wins_over_a_clone_folder_in_the_working_directory(installed, tmp_path):

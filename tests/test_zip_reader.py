@@ -10,7 +10,7 @@ import pytest
 import scifig
 from scifig_tools.serve import RangeServer
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def _write(path, members):
@@ -42,7 +42,7 @@ def test_reader_returns_what_zipfile_stored(tmp_path, monkeypatch, zip64, http):
     # of where the data starts is wrong for them, and it reads on from where the header says
     server = RangeServer(str(tmp_path)).start() if http else None
     try:
-        _check_reader(scifig.scifig_io.ZipArchive(f"{server.url}a.zip" if http else str(tmp_path / "a.zip"),
+        _check_reader(scifig.scifig_archives.ZipArchive(f"{server.url}a.zip" if http else str(tmp_path / "a.zip"),
                                                   keep=lambda name: True))
     finally:
         if server:
@@ -66,7 +66,7 @@ def test_a_flipped_byte_fails_the_crc(tmp_path):
     raw = bytearray((tmp_path / "a.zip").read_bytes())
     raw[100] ^= 0xFF
     (tmp_path / "a.zip").write_bytes(bytes(raw))
-    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
+    reader = scifig.scifig_archives.ZipArchive(str(tmp_path / "a.zip"), keep=lambda name: True)
     with pytest.raises(scifig.ScifigDataError, match="x.json is corrupt"):
         reader.read("x.json")
 
@@ -75,13 +75,13 @@ def test_a_flipped_byte_fails_the_crc(tmp_path):
 def test_every_figure_is_found_across_partitions_and_strides(tmp_path, monkeypatch, cache):
     # Batches of 256 spread 5,000 figures over 32 partition files, in 79 strides of the sorted table: every
     # boundary a lookup can fall on, in a zip of a few hundred kilobytes.
-    monkeypatch.setattr(scifig.scifig_io, "_BATCH", 256)
+    monkeypatch.setattr(scifig.scifig_archives, "_BATCH", 256)
     members = {f"benchmark/train/images/ncomms{n // 6}_figure_{n % 6}.png": (n.to_bytes(3, "big"), zipfile.ZIP_STORED)
                for n in range(5000)}
     _write(tmp_path / "many.zip", members)
     kept = str(tmp_path / "cache") if cache else None
     for _ in range(2 if cache else 1):  # with a cache, the second reader reads the kept table
-        reader = scifig.scifig_io.ZipArchive(str(tmp_path / "many.zip"), keep=lambda name: True, cache=kept)
+        reader = scifig.scifig_archives.ZipArchive(str(tmp_path / "many.zip"), keep=lambda name: True, cache=kept)
         assert len(reader._members) == len(members)
         for name, (data, _) in members.items():
             assert reader.has_figure(name) and reader.read(name) == data
@@ -93,7 +93,7 @@ def test_every_figure_is_found_across_partitions_and_strides(tmp_path, monkeypat
 def test_the_central_directory_read_in_runs_agrees_with_zipfile(tmp_path, monkeypatch, chunk):
     # Entries are parsed a buffer's run at a time: a run stops before a signature inside a name, comment or extra
     # field, UTF-8 names decode apart from ASCII ones, figure suffixes match in any case, and runs cross buffers.
-    monkeypatch.setattr(scifig.scifig_io, "_CHUNK", chunk)
+    monkeypatch.setattr(scifig.scifig_archives, "_CHUNK", chunk)
     names = [f"top/images/ncomms{n}_figure_0.png" for n in range(40)] + [
         "top/PK\x01\x02 inside.png", "top/PK\x01\x02.json", "top/Größe_µm.png", "top/Größe.json", "top/UPPER.PNG",
         "top/mixed.JpEg", "top/short/.png", "top/short/png", "top/skipped.png", "top/skipped.json", "top/dir/",
@@ -106,9 +106,9 @@ def test_the_central_directory_read_in_runs_agrees_with_zipfile(tmp_path, monkey
             if number % 11 == 5:
                 info.extra = b"\xfe\xca\x08\x00PK\x01\x02PK\x01\x02"  # an unknown extra field of 8 bytes
             archive.writestr(info, b"" if name.endswith("/") else name.encode("utf-8") * 3)
-    reader = scifig.scifig_io.ZipArchive(str(tmp_path / "odd.zip"), keep=lambda name: "skipped" not in name)
+    reader = scifig.scifig_archives.ZipArchive(str(tmp_path / "odd.zip"), keep=lambda name: "skipped" not in name)
     kept = [name for name in names if "skipped" not in name and not name.endswith("/")]
-    figures = [name for name in kept if scifig.scifig_io.is_figure(name)]
+    figures = [name for name in kept if scifig.is_figure(name)]
     assert sorted(reader.names()) == sorted(set(kept) - set(figures))
     assert len(reader._members) == len(kept) and "top/UPPER.PNG" in figures and "top/short/png" not in figures
     for name in kept:
@@ -128,7 +128,7 @@ def test_reading_over_http_imports_neither_requests_nor_chardet(tmp_path):
             "import json, sys, datasets\n"
             "before = set(sys.modules)\n"
             "import scifig\n"
-            f"reader = scifig.scifig_io.ZipArchive({server.url + 'a.zip'!r}, keep=lambda name: True)\n"
+            f"reader = scifig.scifig_archives.ZipArchive({server.url + 'a.zip'!r}, keep=lambda name: True)\n"
             f"assert reader.read({name!r}) == {MEMBERS[name][0]!r}\n"
             "print(json.dumps(sorted(m for m in ('requests', 'chardet') if m in sys.modules and m not in before)))\n"
         )

@@ -11,214 +11,75 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""The reading machinery beside scifig.py: it knows archives, bytes and formats, nothing of MMSci.
+"""Archives: one interface (Archive, below) over a zip read by byte range, local or over HTTP, and an unzipped folder.
 
-scifig.py imports it as a sibling (`from .scifig_io import ...`), which is how datasets 3.6 finds a loading script's
-helper module and copies it beside the script. It reads top to bottom:
-1. byte sources: a local file (pread) or an HTTP URL (Range requests, retried and resumed);
-2. archives: one interface over a zip, local or HTTP, and an unzipped folder, opened once per process;
-3. formats: JSON lists parsed incrementally, pickles of plain data only, figures checked where they are read;
-4. what is kept across processes: a big JSON member's records, parsed once per machine (the record store);
-5. read-ahead: results computed a few items ahead on threads, so that request latency overlaps.
-
-Everything that goes wrong with the data raises ScifigDataError naming the archive and the member.
+Holds: the Archive contract, ZipArchive (scifig's own zip reader: why, in the note above it) with its compact member
+table and central directory parser, FolderArchive, and `open_archive`, which opens an archive once per process for
+the members a pattern selects; `find_member` and `under_any_folder` for finding members whatever top folder a zip
+adds.
+May import: the standard library, numpy, xxhash, scifig_errors, scifig_bytes, scifig_formats, scifig_store (the
+member index is kept in the cache). Nothing here knows MMSci.
 """
 
 import collections
 import concurrent.futures
-import contextlib
 import functools
-import glob
 import hashlib
 import io
-import itertools
 import json
 import os
-import pickle
 import re
 import stat
 import struct
 import tempfile
 import threading
-import time
-import warnings
 import zlib
-from typing import NamedTuple
+from typing import BinaryIO, Iterator, Optional, Protocol
 
 import datasets
-import filelock
-import ijson
 import numpy
-import PIL.Image
-import urllib3
 import xxhash
+
+from .scifig_bytes import HttpBytes, LocalBytes, is_url
+from .scifig_errors import ScifigDataError
+from .scifig_formats import FIGURE_SUFFIXES, is_figure, stable_hash
+from .scifig_store import enforce_cache_limit, one_builder, write_json_atomically
 
 logger = datasets.logging.get_logger(__name__)
 
 
-class ScifigDataError(ValueError):
-    """Upstream data scifig cannot turn into rows: the message names archive, member, record and problem."""
+class Archive(Protocol):
+    """What every reader of a source relies on, whether the archive is a zip (local or HTTP) or a folder.
+
+    Figures are indexed by name, never listed (MMSci's rawdata holds 742k); every other member (JSON, pickles,
+    text) can be listed, which is how layouts are discovered. Every method raises ScifigDataError naming the archive
+    and member when the bytes are not what the archive says they are.
+    """
+
+    label: str                  # how errors name the archive
+    remote: bool                # whether reads go over the network (then figures are fetched ahead on threads)
+    store_dir: Optional[str]    # where record stores of its members are kept across processes (None: not kept)
+
+    def names(self) -> Iterator[str]:
+        """The members other than figures."""
+
+    def __contains__(self, name: str) -> bool:
+        """Whether such a member is there: the same members names() lists."""
+
+    def has_figure(self, name: str) -> bool:
+        """Whether a figure is there."""
+
+    def read(self, name: str) -> bytes:
+        """A member's bytes, verified against the zip's stored checksum (a PNG by its own chunk checksums)."""
+
+    def open(self, name: str) -> BinaryIO:
+        """A member as a stream, verified as it is read; memory stays flat however large it is."""
+
+    def version(self, name: str) -> str:
+        """What identifies a member's content, for what is kept in the cache about it."""
 
 
-def is_url(location):
-    return location.startswith(("http://", "https://"))
-
-
-# ================================================================================================ 1. byte sources
-
-def _checked_range(label, size, start, length):
-    if start < 0 or length < 0 or start + length > size:
-        raise ScifigDataError(
-            f"{label}: wanted bytes {start}-{start + length - 1} but the archive is {size} bytes; "
-            "the archive is truncated or its directory is corrupt"
-        )
-
-
-class _LocalBytes:
-    """A local file read with pread, so prefetch threads never share a file position."""
-
-    def __init__(self, path):
-        self.label = path
-        self._file = io.open(path, "rb")
-        status = os.fstat(self._file.fileno())
-        self.size = status.st_size
-        self.version = f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}"  # what identifies this copy
-
-    def read(self, start, length):
-        _checked_range(self.label, self.size, start, length)
-        return os.pread(self._file.fileno(), length, start)
-
-    def read_pieces(self, start, lengths):
-        _checked_range(self.label, self.size, start, sum(lengths))
-        starts = itertools.accumulate(lengths, initial=start)
-        return [os.pread(self._file.fileno(), length, at) for at, length in zip(starts, lengths)]
-
-
-_HTTP_CONNECT_TIMEOUT = 10  # seconds; the read timeout is the config's http_timeout (60 by default)
-_HTTP_ATTEMPTS = 5
-
-
-class _HttpBytes:
-    """An archive on an HTTP server, read only by byte range."""
-
-    def __init__(self, url, timeout=60):
-        self.label = url
-        self._url = url
-        # urllib3 itself, not requests over it: requests adds nothing a range reader needs and its import pulls in
-        # chardet where that is installed (12 MB more in every DataLoader worker). One pool (thread-safe) for every
-        # thread that reads the archive at once: the read-ahead threads and the record store's builder.
-        # A stalled server fails a read after `timeout` seconds instead of hanging it. urllib3 retries refused
-        # connections and 429/5xx answers with backoff; a body that stalls or drops (read=0 here) is resumed by
-        # read_pieces() itself from the first piece that did not arrive whole.
-        self._http = urllib3.PoolManager(
-            maxsize=THREADS + 1,
-            timeout=urllib3.Timeout(connect=_HTTP_CONNECT_TIMEOUT, read=timeout),
-            retries=urllib3.Retry(
-                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
-                allowed_methods=("GET", "HEAD"), raise_on_status=True,
-            ),
-        )
-        try:
-            response = self._http.request("HEAD", url)
-        except urllib3.exceptions.HTTPError as error:
-            raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
-        if response.status >= 400:
-            raise ScifigDataError(f"{url}: cannot open the archive: HTTP {response.status} {response.reason}")
-        try:
-            self.size = int(response.headers["Content-Length"])
-        except (KeyError, ValueError):
-            raise ScifigDataError(f"{url}: the server sent no Content-Length, so the zip cannot be read by range")
-        headers = response.headers
-        self.version = f"{url}|{self.size}|{headers.get('ETag', '')}|{headers.get('Last-Modified', '')}"
-
-    def read(self, start, length):
-        return self.read_pieces(start, (length,))[0]
-
-    def read_pieces(self, start, lengths):
-        """Consecutive ranges of these lengths from `start`, in one request, each piece read whole: a figure's bytes
-        arrive as the one object its row keeps, not copied out of a larger read (figures are read on threads, and
-        glibc keeps what each thread frees in that thread's arena)."""
-        total = sum(lengths)
-        _checked_range(self.label, self.size, start, total)
-        last = start + total - 1
-        pieces = []
-        for attempt in range(_HTTP_ATTEMPTS):
-            try:
-                self._read_into(pieces, start, lengths)
-                break
-            except urllib3.exceptions.HTTPError as error:
-                if isinstance(getattr(error, "reason", None), urllib3.exceptions.ResponseError):
-                    # an HTTP error status, still there after urllib3's own retries
-                    raise ScifigDataError(f"{self.label}: bytes {start}-{last}: {error.reason}") from error
-                # A dropped or stalled body, or no connection: keep the pieces that arrived and ask for the rest,
-                # after a pause.
-                if attempt == _HTTP_ATTEMPTS - 1:
-                    raise ScifigDataError(
-                        f"{self.label}: bytes {start}-{last} could not be read after {_HTTP_ATTEMPTS} attempts: "
-                        f"{error}"
-                    ) from error
-                logger.warning("%s: retrying a range read after %s", self.label, error)
-                time.sleep(min(8.0, 0.25 * 2 ** attempt))
-        got = sum(len(piece) for piece in pieces)
-        if got != total:
-            raise ScifigDataError(f"{self.label}: asked for {total} bytes at {start}, the server sent {got}")
-        return pieces
-
-    def _read_into(self, pieces, start, lengths):
-        """The pieces not yet in `pieces`, appended as each arrives whole (one range request for all of them)."""
-        begin = start + sum(lengths[:len(pieces)])
-        last = start + sum(lengths) - 1
-        if begin > last:
-            pieces.extend(b"" for _ in lengths[len(pieces):])
-            return
-        response = self._http.request(
-            "GET", self._url, headers={"Range": f"bytes={begin}-{last}", "Accept-Encoding": "identity"},
-            preload_content=False, decode_content=False,
-        )
-        try:
-            if response.status >= 400:
-                raise ScifigDataError(f"{self.label}: bytes {begin}-{last}: HTTP {response.status} {response.reason}")
-            if response.status != 206:
-                raise ScifigDataError(
-                    f"{self.label}: the server does not honour Range requests (asked for bytes {begin}-{last}, got "
-                    f"HTTP {response.status}); scifig reads archives by range and will not download a whole "
-                    "archive to read one member"
-                )
-            for length in lengths[len(pieces):]:
-                piece = response.read(length, decode_content=False)
-                while len(piece) < length:  # a short read: the next ends the body or raises IncompleteRead
-                    more = response.read(length - len(piece), decode_content=False)
-                    if not more:
-                        return  # the body ended within its Content-Length: read_pieces counts what is missing
-                    piece += more
-                pieces.append(piece)
-        finally:
-            # a body read to its end goes back to the pool; one left unread (an error) closes its connection
-            if response.length_remaining:
-                response.close()
-            response.release_conn()
-
-
-# ==================================================================================================== 2. archives
-#
-# One interface over a zip (local or HTTP) and an unzipped folder:
-#
-#   label              how errors name the archive
-#   remote             whether reads go over the network (then figures are fetched ahead on threads)
-#   names()            the members other than figures (JSON, pickles, text), where layouts are discovered
-#   name in archive    whether such a member is there: the same members names() lists
-#   has_figure(name)   whether a figure is there (figures are indexed by name, never listed: there are 742k)
-#   read(name)         a member's bytes, verified against the zip's stored checksum
-#   open(name)         a member as a stream, verified as it is read; memory stays flat however large it is
-#   version(name)      what identifies a member's content, for what is kept in the cache about it
-#   store_dir          where record stores of its members are kept across processes (None: not kept)
-
-_FIGURE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def is_figure(name):
-    return name.lower().endswith(_FIGURE_SUFFIXES)
-
+# ---- the zip reader ----
 
 _EOCD = struct.Struct("<4s4H2LH")
 _EOCD64_LOCATOR = struct.Struct("<4sLQL")
@@ -264,27 +125,6 @@ def _check_member(label, name, member, size, crc):
 # 40 bytes each with 0.125 bytes each in memory (_MemberTable), and reads each member by its own range (pread, or
 # one HTTP Range request). Measured by `python benchmarks/zip_index_memory.py --members 1000000`.
 
-_INDEX_WAIT = 600  # seconds a process waits for another's member index before reading the directory itself
-
-
-@contextlib.contextmanager
-def one_builder(lock_path, what):
-    """Held while one process builds what others would build too (they wait, then read what it kept); where the
-    lock cannot be had (a read-only cache, or a builder slower than _INDEX_WAIT), the work is done unlocked:
-    duplicated, never wrong."""
-    lock = filelock.FileLock(lock_path, timeout=_INDEX_WAIT)
-    try:
-        lock.acquire()
-    except (OSError, filelock.Timeout) as error:
-        logger.warning("%s: building it without waiting for another process: %s", what, error)
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 class ZipArchive:
     """The members of one zip that `keep(name)` selects, read by range from a local file or a URL.
 
@@ -295,7 +135,7 @@ class ZipArchive:
     """
 
     def __init__(self, location, keep, label=None, timeout=60, cache=None, index_key=""):
-        self._bytes = _HttpBytes(location, timeout) if is_url(location) else _LocalBytes(location)
+        self._bytes = HttpBytes(location, timeout) if is_url(location) else LocalBytes(location)
         self.label = label or location
         self.remote = is_url(location)
         self.store_dir = os.path.join(cache, "record-stores") if cache else None
@@ -455,12 +295,6 @@ class ZipArchive:
 
 
 _INDEX_FORMAT = "scifig member index 2"
-
-
-def stable_hash(text):
-    """A string's signed 64-bit hash, the same in every process (Python's own hash() is salted per process)."""
-    value = xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass"))
-    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 _name_hash = stable_hash  # member names
@@ -665,7 +499,7 @@ class _Entries:
     def figures(self):
         """Which entries name a figure (is_figure, on the bytes: the suffixes are ASCII)."""
         found = numpy.zeros(len(self.names), bool)
-        for suffix in _FIGURE_SUFFIXES:
+        for suffix in FIGURE_SUFFIXES:
             tail = self._data[(self._name_end - len(suffix))[:, None] + numpy.arange(len(suffix))]
             lowered = numpy.where((tail >= 0x41) & (tail <= 0x5A), tail | 0x20, tail)
             found |= (self._name_len >= len(suffix)) & (lowered == numpy.frombuffer(suffix.encode(), numpy.uint8)
@@ -822,6 +656,8 @@ class _MemberStream(io.RawIOBase):
         return count
 
 
+# ---- an unzipped folder, and opening either ----
+
 class FolderArchive:
     """An archive already unzipped: the same interface as ZipArchive over plain files (which store no checksum)."""
 
@@ -892,482 +728,3 @@ def find_member(archive, suffix):
     if not matches:
         raise ScifigDataError(f"{archive.label}: no member ends in {suffix}")
     return matches[0]
-
-
-# ===================================================================================================== 3. formats
-
-class ListOfLists(NamedTuple):
-    """A JSON file that is a list of lists of records, one per name (e.g. kind "setting", names fig2cap, ...)."""
-
-    kind: str
-    names: tuple
-
-
-def json_records(stream, label, lists=None, wanted=None):
-    """Yields (outer index or -1, index, record) from a JSON list of objects, or (with `lists`, a ListOfLists) a
-    list of lists of objects.
-
-    Parsed incrementally with ijson: memory stays flat however large the file. Records for which
-    `wanted(outer, index)` is false are stepped over without being built.
-    """
-    nested = lists is not None
-    outer_path, item_path = ("item", "item.item") if nested else (None, "item")
-    outer, index, builder, skipping, expect = -1, -1, None, False, "start"
-    try:
-        for prefix, event, value in ijson.parse(stream, use_float=True):
-            if skipping:
-                skipping = not (prefix == item_path and event == "end_map")
-                continue
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == item_path and event == "end_map":
-                    yield outer, index, builder.value
-                    builder = None
-                continue
-            if expect == "start":
-                if prefix != "" or event != "start_array":
-                    shape = "lists" if nested else "objects"
-                    raise ScifigDataError(f"{label}: expected a JSON list of {shape} at the top, found {event}")
-                expect = "items"
-            elif nested and prefix == outer_path:
-                if event == "start_array":
-                    outer, index = outer + 1, -1
-                elif event != "end_array":
-                    raise ScifigDataError(
-                        f"{label}: expected a list of {len(lists.names)} lists (one per {lists.kind}); item "
-                        f"{outer + 1} is a {_json_kind(event)}"
-                    )
-            elif prefix == item_path:
-                index += 1
-                if event != "start_map":
-                    raise ScifigDataError(
-                        f"{label}: record {index}{_in_list(lists, outer)} is a {_json_kind(event)}, not an object"
-                    )
-                if wanted is not None and not wanted(outer, index):
-                    skipping = True
-                    continue
-                builder = ijson.ObjectBuilder()
-                builder.event(event, value)
-    except GeneratorExit:  # closed early (a consumer stopped): nothing to report, even at interpreter exit
-        raise
-    except ijson.JSONError as error:
-        raise ScifigDataError(f"{label}: malformed JSON after record {index}{_in_list(lists, outer)}: {error}") \
-            from error
-    except UnicodeDecodeError as error:
-        raise ScifigDataError(f"{label}: not UTF-8 after record {index}: {error}") from error
-    if nested and outer + 1 != len(lists.names):
-        raise ScifigDataError(
-            f"{label}: expected a list of {len(lists.names)} lists (one per {lists.kind}), found {outer + 1}")
-
-
-def _json_kind(event):
-    return {"start_map": "object", "start_array": "list"}.get(event, event)
-
-
-def _in_list(lists, outer):
-    return f" of {lists.kind} {outer} ({lists.names[outer]})" if lists and 0 <= outer < len(lists.names) else ""
-
-
-class _PlainDataUnpickler(pickle.Unpickler):
-    """Admits lists, dicts, strings, numbers and None; anything that names a callable is refused unrun."""
-
-    def find_class(self, module, name):
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: only plain data is allowed")
-
-    def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refused a persistent id: only plain data is allowed")
-
-
-def load_plain_pickle(data, label):
-    """A pickle of plain data, from its bytes or a stream, read to the stream's end."""
-    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    try:
-        value = _PlainDataUnpickler(stream).load()
-    except ScifigDataError:
-        raise
-    except Exception as error:  # noqa: BLE001 - whatever a damaged pickle makes the unpickler raise is a data error
-        raise ScifigDataError(f"{label}: not a readable pickle of plain data: {error!r}") from error
-    # The unpickler stops at the pickle's STOP opcode; a zip member checks its CRC only once read to its end, so a
-    # flipped byte inside a string would otherwise pass unseen.
-    trailing = 0
-    while chunk := stream.read(1 << 20):
-        trailing += len(chunk)
-    if trailing:
-        raise ScifigDataError(f"{label}: {trailing} bytes follow the end of the pickle")
-    return value
-
-
-_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: no data, so always these 12 bytes
-
-
-def figure_problem(data):
-    """Why these bytes cannot be a figure (unreadable, corrupt, or a decompression bomb), or None.
-
-    Checked once while reading, so a bad figure is named with its member and record instead of failing later
-    inside PIL (in a training loop), far from where it came from. A PNG is checked without decoding its pixels:
-    verify() checks every chunk's CRC-32 but the last, IEND, whose bytes are fixed and compared here, so every
-    byte of the file is covered. Formats without checksums (the pre-training JPEGs) are decoded (at 1/8 scale).
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)  # checked just below, by name
-            with PIL.Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > PIL.Image.MAX_IMAGE_PIXELS:
-                    return (f"is {width}x{height} pixels, over the {PIL.Image.MAX_IMAGE_PIXELS} a figure may decode "
-                            "to (a decompression bomb)")
-                if image.format != "PNG":
-                    # JPEG has no checksums: decode it, at 1/8 scale (libjpeg still reads every block, so the same
-                    # damage shows as at full size, at ~60% of the cost)
-                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-                    image.load()
-                    return None
-                image.verify()
-    except PIL.Image.DecompressionBombError as error:
-        return f"would decompress to a huge image: {error}"
-    except Exception as error:  # noqa: BLE001 - whatever PIL raises on damaged bytes means they are not a figure
-        return f"is not a readable image: {error!r}"
-    if not data.endswith(_PNG_END):
-        return "is not a readable image: its PNG end chunk is damaged or followed by other bytes"
-    return None
-
-
-# =============================================================================== 4. what is kept across processes
-
-_STORE_FORMAT = "scifig record store 2"
-# One index entry per record, appended as the record is: where its compressed JSON is in the data file, which list
-# of the member it is in (-1: a plain list), and its place in that list.
-_ENTRY = numpy.dtype([("offset", "<i8"), ("length", "<i4"), ("outer", "i1"), ("position", "<i8")])
-_ENTRIES_AT_ONCE = 1 << 16  # index entries a reader takes at a time (1.4 MB): memory stays flat with the member
-_POLL = 0.02  # seconds a reader waits for the builder to append more
-
-
-class RecordStore:
-    """A big JSON member's records, parsed once per machine into `archive.store_dir` and readable while they are.
-
-    The first reader to open it builds it on a thread of its own, under the build lock: each record's JSON,
-    compressed, appended to `<key>.records`, then its entry appended to `<key>.index`; `<key>.done` is written last
-    and is what says the store is whole. Every reader, in that process or any other, follows the index as it grows
-    and reads only its own records (a list and a round-robin part), in the member's order, as soon as they are
-    written. A build that dies half-way (its process killed) releases the lock and leaves no `.done`: the next reader
-    waiting on it takes the lock and resumes, after the last record written whole.
-    """
-
-    _building = set()  # stores this process builds, so one process starts one thread per store
-    _building_lock = threading.Lock()
-    _failures = {}  # store -> the error its build in this process ended in, raised to its readers
-
-    def __init__(self, archive, member, label, lists=None):
-        self._archive, self._member, self._label, self._lists = archive, member, label, lists
-        folder = archive.store_dir
-        os.makedirs(folder, exist_ok=True)
-        key = hashlib.sha256(f"{_STORE_FORMAT}|{archive.version(member)}|{lists}".encode()).hexdigest()
-        base = os.path.join(folder, key)
-        self._data, self._index, self._done = f"{base}.records", f"{base}.index", f"{base}.done"
-        self._lock = f"{base}.build.lock"
-        self.meta = f"{base}.meta.json"
-        if not os.path.exists(self.meta):
-            write_json_atomically(self.meta, {"kind": "record store", "archive": archive.label, "member": member,
-                                              "files": [os.path.basename(p) for p in (self._data, self._index,
-                                                                                     self._done, self._lock)]})
-        os.utime(self.meta)  # last use, for the cache's least-recently-used eviction
-
-    def whole(self):
-        return os.path.exists(self._done)
-
-    def read(self, outer, part, parts):
-        """(outer, index, record) of the records in list `outer` (-1: a plain list) whose index % parts == part,
-        in the member's order, each as soon as it is in the store."""
-        self._start_building()
-        with in_use(self.meta), io.open(self._data, "a+b") as data, io.open(self._index, "a+b") as index:
-            seen = 0
-            while True:
-                whole = self.whole()  # before the index's size: once whole, that size holds every entry
-                available = os.fstat(index.fileno()).st_size // _ENTRY.itemsize
-                if available > seen:
-                    count = min(available - seen, _ENTRIES_AT_ONCE)
-                    entries = numpy.frombuffer(os.pread(index.fileno(), count * _ENTRY.itemsize,
-                                                        seen * _ENTRY.itemsize), dtype=_ENTRY)
-                    for entry in entries[(entries["outer"] == outer) & (entries["position"] % parts == part)]:
-                        blob = os.pread(data.fileno(), int(entry["length"]), int(entry["offset"]))
-                        yield int(entry["outer"]), int(entry["position"]), json.loads(zlib.decompress(blob))
-                    seen += count
-                elif whole:
-                    self._check_whole(seen)
-                    return
-                else:
-                    failure = RecordStore._failures.get(self._index)
-                    if failure is not None:
-                        raise failure
-                    self._start_building()  # resumes a build whose process died; returns at once otherwise
-                    time.sleep(_POLL)
-
-    def _check_whole(self, seen):
-        with io.open(self._done, encoding="utf-8") as file:
-            records = json.load(file)["records"]
-        if records != seen:
-            raise ScifigDataError(f"{self._label}: the record store in {self._archive.store_dir} holds {seen} "
-                                  f"records where its build wrote {records}; remove it (python -m scifig_tools "
-                                  "cache --clear) to parse the member again")
-
-    def _start_building(self):
-        if self.whole():
-            return
-        with RecordStore._building_lock:
-            if self._index in RecordStore._building:
-                return
-            lock = filelock.FileLock(self._lock, thread_local=False)
-            try:
-                lock.acquire(timeout=0)
-            except filelock.Timeout:  # another process builds it
-                return
-            RecordStore._building.add(self._index)
-        threading.Thread(target=self._build, args=(lock,), daemon=True, name=f"scifig store {self._member}").start()
-
-    def _build(self, lock):
-        try:
-            if not self.whole():
-                self._append_the_rest()
-        except Exception as error:  # noqa: BLE001 - handed to this process's readers, which raise it
-            RecordStore._failures[self._index] = error if isinstance(error, ScifigDataError) else ScifigDataError(
-                f"{self._label}: building the record store failed: {error!r}")
-        finally:
-            with RecordStore._building_lock:
-                RecordStore._building.discard(self._index)
-            lock.release()
-
-    def _append_the_rest(self):
-        """Appends the records the store does not hold yet, after the last one written whole."""
-        with io.open(self._index, "a+b") as index, io.open(self._data, "a+b") as data:
-            held = os.fstat(index.fileno()).st_size // _ENTRY.itemsize
-            index.truncate(held * _ENTRY.itemsize)  # an entry cut off by a killed build
-            if held:
-                last = numpy.frombuffer(os.pread(index.fileno(), _ENTRY.itemsize, (held - 1) * _ENTRY.itemsize),
-                                        dtype=_ENTRY)[0]
-                end = int(last["offset"]) + int(last["length"])
-            else:
-                end = 0
-            data.truncate(end)  # a record written after the last entry
-            index.seek(0, io.SEEK_END)
-            data.seek(0, io.SEEK_END)
-            skipped = [0]
-
-            def unheld(outer, position):
-                skipped[0] += 1
-                return skipped[0] > held
-
-            count = held
-            with self._archive.open(self._member) as stream:
-                for outer, position, record in json_records(stream, self._label, self._lists, unheld):
-                    blob = zlib.compress(json.dumps(record).encode("ascii"), 1)
-                    data.write(blob)
-                    data.flush()  # the record before its entry: an entry never points past the data
-                    entry = numpy.array([(end, len(blob), outer, position)], dtype=_ENTRY)
-                    index.write(entry.tobytes())
-                    index.flush()
-                    end, count = end + len(blob), count + 1
-        write_json_atomically(self._done, {"records": count})
-        enforce_cache_limit(os.path.dirname(os.path.dirname(self._index)), keep=(self.meta,))
-
-
-# A child forked while a build thread ran holds no such thread: it looks for a builder through the lock instead.
-os.register_at_fork(after_in_child=RecordStore._building.clear)
-
-
-# ---- the cache: what is kept, what it costs, and a bound on it ----
-
-CACHE_LIMIT = os.environ.get("SCIFIG_CACHE_LIMIT", "20GB")  # the default cap; "0" or "none": unbounded
-
-
-def in_use(meta):
-    """A shared lock on a cache entry while it is read: clearing and eviction skip entries that are in use."""
-    return _EntryLock(meta, shared=True)
-
-
-class _EntryLock:
-    """fcntl's flock on an entry's meta file: shared for readers, exclusive (without waiting) for removal. Where
-    fcntl is missing (Windows), nothing is locked and nothing is evicted."""
-
-    def __init__(self, meta, shared):
-        self._meta, self._shared, self._file, self.held = meta, shared, None, False
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:
-            return self
-        self._file = io.open(self._meta, "rb")
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self.held = True
-        except OSError:
-            self.held = False
-        return self
-
-    def __exit__(self, *exc):
-        if self._file:
-            self._file.close()  # releases the lock
-        return False
-
-
-class CacheEntry(NamedTuple):
-    """One thing scifig keeps: its kind, what it is of, its files, their size and when it was last used."""
-
-    kind: str
-    archive: str
-    member: str
-    meta: str
-    files: tuple
-    bytes: int
-    last_use: float
-
-
-CACHE_FOLDERS = ("member-index", "record-stores", "eval-articles")
-
-
-def cache_entries(root):
-    """Every entry under `root` (scifig's cache folder), least recently used first."""
-    entries = []
-    for folder in CACHE_FOLDERS:
-        for meta in sorted(glob.glob(os.path.join(root, folder, "*.meta.json"))):
-            try:
-                with io.open(meta, encoding="utf-8") as file:
-                    described = json.load(file)
-                status = os.stat(meta)
-            except (OSError, ValueError):
-                continue
-            files = tuple(os.path.join(os.path.dirname(meta), name) for name in described.get("files", []))
-            size = sum(os.path.getsize(path) for path in files if os.path.exists(path)) + status.st_size
-            entries.append(CacheEntry(described.get("kind", folder), described.get("archive", ""),
-                                      described.get("member", ""), meta, files, size, status.st_mtime))
-    return sorted(entries, key=lambda entry: entry.last_use)
-
-
-def remove_entry(entry):
-    """Removes an entry unless a reader holds it (or a build is under way); returns whether it did."""
-    with _EntryLock(entry.meta, shared=False) as lock:
-        if not lock.held:
-            return False
-        for path in entry.files:
-            if path.endswith(".lock"):
-                continue
-            if os.path.exists(path):
-                os.remove(path)
-        os.remove(entry.meta)
-    return True
-
-
-def enforce_cache_limit(root, limit=None, keep=()):
-    """Evicts least-recently-used entries not in use until the cache is under `limit` (CACHE_LIMIT unless given;
-    a size such as "20GB"); entries whose meta file is in `keep` stay. Returns the entries removed."""
-    limit = CACHE_LIMIT if limit is None else limit
-    if str(limit).lower() in ("0", "none", ""):
-        return []
-    budget = parse_size(limit)
-    if _cache_bytes(root) <= budget:  # the common case, in one stat per file: no entry's description is read
-        return []
-    entries = cache_entries(root)
-    total = sum(entry.bytes for entry in entries)
-    removed = []
-    for entry in entries:
-        if total <= budget:
-            break
-        if entry.meta not in keep and remove_entry(entry):
-            total -= entry.bytes
-            removed.append(entry)
-    return removed
-
-
-def _cache_bytes(root):
-    """The size of every file in the cache's folders (what cache_entries counts, and any partial files)."""
-    total = 0
-    for folder in CACHE_FOLDERS:
-        try:
-            with os.scandir(os.path.join(root, folder)) as found:
-                for item in found:
-                    try:
-                        total += item.stat().st_size if item.is_file() else 0
-                    except OSError:  # removed meanwhile by another process
-                        continue
-        except OSError:
-            continue
-    return total
-
-
-def parse_size(text):
-    """Bytes in a size such as 20GB, 500MB or 1024."""
-    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)I?B?\s*", str(text), re.IGNORECASE)
-    if not found:
-        raise ValueError(f"not a size: {text!r} (write it as 20GB, 500MB, ...)")
-    return int(float(found[1]) * 1024 ** " KMGT".index(found[2].upper() or " "))
-
-
-def write_json_atomically(path, value):
-    """Writes JSON for other processes: to a temporary name, then renamed, so no reader sees it half written. A
-    read-only or full cache costs the next process the work again, nothing more."""
-    partial = f"{path}.{os.getpid()}.{threading.get_ident()}.partial"
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with io.open(partial, "w", encoding="utf-8") as file:
-            json.dump(value, file)
-        os.replace(partial, path)
-    except OSError as error:
-        logger.warning("could not keep %s: %s", path, error)
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
-class SeenIds:
-    """Strings seen so far (a split's row ids), in 8 bytes each however many: their 64-bit hashes, the latest in a
-    small set, the others in sorted runs merged as they pair up (never more than 2^20 to a run, so a merge never
-    copies more than 8 MB). Two distinct strings of one hash would look alike; among a million, that has a chance of
-    about 1 in 30 million."""
-
-    LATEST = 1 << 13
-    LONGEST = 1 << 20
-
-    def __init__(self):
-        self._latest, self._runs = set(), []
-
-    def __contains__(self, text):
-        key = stable_hash(text)
-        if key in self._latest:
-            return True
-        for run in self._runs:
-            at = int(numpy.searchsorted(run, key))
-            if at < len(run) and run[at] == key:
-                return True
-        return False
-
-    def add(self, text):
-        self._latest.add(stable_hash(text))
-        if len(self._latest) < self.LATEST:
-            return
-        self._runs.append(numpy.sort(numpy.fromiter(self._latest, numpy.int64, len(self._latest))))
-        self._latest = set()
-        while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]) and (
-                len(self._runs[-1]) + len(self._runs[-2]) <= self.LONGEST):
-            last = self._runs.pop()
-            self._runs[-1] = numpy.sort(numpy.concatenate([self._runs[-1], last]))
-
-
-# ================================================================================================== 5. read-ahead
-
-THREADS = 8  # threads reading ahead; each holds one HTTP connection
-
-
-def read_ahead(items, function, depth):
-    """(item, result getter) in order, `function(item)` running `depth` items ahead on THREADS threads."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=THREADS)
-    try:
-        window = collections.deque()
-        for item in items:
-            window.append((item, pool.submit(function, item)))
-            if len(window) > depth:
-                ready, future = window.popleft()
-                yield ready, future.result
-        while window:
-            ready, future = window.popleft()
-            yield ready, future.result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,48 @@
+"""`python -m scifig_tools evaluate`: scores predictions (or a text-only baseline) on a split."""
+
+import argparse
+from pathlib import Path
+
+from scifig_tools.cli import add_command, add_source
+
+
+def register(commands):
+    parser = add_command(commands, "evaluate", "score predictions (or a text-only baseline) on a split")
+    parser.add_argument("--config", required=True, help="the config the predictions answer, e.g. mcq")
+    parser.add_argument("--split", default="validation")
+    scored = parser.add_mutually_exclusive_group(required=True)
+    scored.add_argument("--predictions", help='JSON lines: {"id": ..., "prediction": "<raw model text>"}')
+    scored.add_argument("--baseline", choices=["random", "longest-option", "first-option"],
+                        help="a text-only baseline in place of a model")
+    add_source(parser)
+    parser.add_argument("--dataset", help="score against a folder written by `export`, or its Hub id, instead of "
+                                          "the archives")
+    parser.add_argument("--circular", action="store_true",
+                        help="the predictions answer every rotation of the options (ids <id>-c0 ... -c3)")
+    parser.add_argument("--blind-predictions", help="a run without the figures: adds the image gain")
+    parser.add_argument("--out", help="folder for metrics.json, metrics.md, by_category.png, errors.html")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Scores the split and prints the tables; with --out, writes them and an errors page.
+
+    Args:
+        args: config, split, predictions or baseline, data_dir / base_url / dataset, circular, blind_predictions,
+            out.
+
+    Returns:
+        The exit status, 0 once the tables are printed (and written).
+
+    Raises:
+        ValueError: an unknown config or split, or a predictions file that cannot be scored (PredictionsError).
+    """
+    from scifig_tools.evaluate import evaluate, markdown
+
+    metrics = evaluate(args.config, args.split, args.predictions, args.baseline, args.data_dir, args.base_url,
+                       args.out, dataset=args.dataset, circular=args.circular,
+                       blind_predictions=args.blind_predictions)
+    print(markdown(metrics, f"scifig {args.config} [{args.split}]"))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'metrics.json'}, metrics.md, by_category.png, errors/index.html")
+    return 0
