@@ -45,7 +45,9 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
+import time
 from typing import Optional, Union
 
 import datasets
@@ -85,7 +87,7 @@ from .scifig_data import (
     is_mcq,
     task_of,
 )
-from .scifig_errors import ERROR_POLICIES, Count, RecordError, ScifigDataError
+from .scifig_errors import ERROR_POLICIES, Count, RecordError, ScifigDataError, ScifigNetworkError
 from .scifig_formats import is_figure
 from .scifig_rows import CAPTION_TEMPLATES, circular_rows, mcq_prompt, parse_mcq_prompt
 from .scifig_sources import (
@@ -98,11 +100,12 @@ from .scifig_sources import (
     EvalArticlesSource,
     Selection,
     Source,
+    archive_identity,
     archive_location,
     released_train_leak,
     shipped_eval_articles,
 )
-from .scifig_store import SeenIds, cache_entries, cache_root, enforce_cache_limit, remove_entry
+from .scifig_store import CACHE_FOLDERS, SeenIds, cache_entries, cache_root, enforce_cache_limit, remove_entry
 
 skip_streaming_patches(sys.modules[__name__])
 
@@ -110,13 +113,14 @@ logger = datasets.logging.get_logger(__name__)
 
 # The public names: what the tools, the tests and users may import from `scifig`.
 __all__ = [
-    "ANSWER_LETTERS", "ARCHIVE_URLS", "CAPTION_TEMPLATES", "CATEGORIES", "CITATION", "CONFIGS", "CONFIG_NAMES",
-    "DEFAULT_CONFIG", "DESCRIPTION", "EVAL_ARTICLES_FILE", "EVAL_SPLITS", "FEATURES", "HOMEPAGE", "LICENSE",
-    "RECIPES", "SETTINGS", "SFT_PARTS", "SPLITS", "SPLIT_FOLDERS", "SUBJECTS", "TAXONOMY", "VERSION", "EvalArticles",
-    "RecordError", "SciFig", "SciFigConfig", "ScifigDataError", "builder", "cache_entries", "cache_root",
-    "category_name", "check_split", "circular_rows", "code_hash", "enforce_cache_limit", "eval_articles_of",
-    "is_figure", "is_mcq", "load", "mcq_prompt", "open_archive", "parse_mcq_prompt", "recorded_infos",
-    "remove_entry", "shipped_eval_articles", "task_of", "unwrapped_errors",
+    "ANSWER_LETTERS", "ARCHIVE_URLS", "CACHE_FOLDERS", "CAPTION_TEMPLATES", "CATEGORIES", "CITATION", "CONFIGS",
+    "CONFIG_NAMES", "DEFAULT_CONFIG", "DESCRIPTION", "EVAL_ARTICLES_FILE", "EVAL_SPLITS", "FEATURES", "HOMEPAGE",
+    "LICENSE", "RECIPES", "SETTINGS", "SFT_PARTS", "SPLITS", "SPLIT_FOLDERS", "SUBJECTS", "TAXONOMY", "VERSION",
+    "EvalArticles", "RecordError", "SciFig", "SciFigConfig", "ScifigDataError", "ScifigNetworkError", "builder",
+    "cache_entries", "cache_root", "category_name", "check_split", "circular_rows", "code_hash", "data_identity",
+    "enforce_cache_limit", "eval_articles_of", "is_figure", "is_mcq", "load", "mcq_prompt", "open_archive",
+    "parse_mcq_prompt", "prepare", "recorded_infos", "remove_entry", "shipped_eval_articles", "task_of",
+    "unwrapped_errors"
 ]
 
 
@@ -187,8 +191,14 @@ class SciFig(datasets.GeneratorBasedBuilder):
     # datasets (100 rows) costs ~90 MB more peak memory in a prepare for no measurable speed.
     DEFAULT_WRITER_BATCH_SIZE = 20
 
-    def __init__(self, *args, cache_dir=None, **kwargs):
-        super().__init__(*args, cache_dir=cache_dir, **kwargs)
+    def __init__(self, *args, cache_dir=None, hash=None, **kwargs):
+        # What a load prepares is kept under the code's hash and the identity of the archives it reads, so another
+        # folder of the same name, or a changed or moved archive, is prepared afresh (datasets keys it by data_dir
+        # as typed).
+        self._identities = _identities(kwargs)
+        hash = hashlib.sha256("|".join([hash or "", *self._identities.values()]).encode()).hexdigest()[:16]
+        super().__init__(*args, cache_dir=cache_dir, hash=hash, **kwargs)
+        self.datasets_cache_dir = cache_dir  # as given: None is datasets' default
         self._scifig_cache = cache_root(cache_dir)  # member indexes and record stores, kept across processes
         self._selection = Selection.of(self.config)
         data_dir = self.config.data_dir
@@ -239,7 +249,7 @@ class SciFig(datasets.GeneratorBasedBuilder):
 
     def _source(self, archive, dl_manager, download=True):
         location = archive_location(archive, self.config, dl_manager, download)
-        return Source(archive, location, self.config.http_timeout, self._scifig_cache)
+        return Source(archive, location, self.config.http_timeout, self._scifig_cache, self._identities.get(archive))
 
     def _evaluation(self, benchmark=None):
         """Where this load reads its evaluation articles: `benchmark` (the task's own Source, when it reads
@@ -294,6 +304,19 @@ class SciFig(datasets.GeneratorBasedBuilder):
                            on_error.value)
 
 
+def _identities(builder_kwargs):
+    """{archive: archive_identity} of the archives a builder with these arguments reads: its task's, and
+    benchmark.zip, whose dev and test files say which articles are evaluation articles. Empty for a config name that
+    does not exist (datasets then says so)."""
+    config = PREDEFINED.get(builder_kwargs.get("config_name") or DEFAULT_CONFIG)
+    if config is None:
+        return {}
+    data_dir, base_url = builder_kwargs.get("data_dir"), builder_kwargs.get("base_url", config.base_url)
+    timeout = builder_kwargs.get("http_timeout", config.http_timeout)
+    return {archive: archive_identity(archive, data_dir, base_url, timeout)
+            for archive in sorted({RECIPES[config.task].archive, "benchmark"})}
+
+
 @functools.lru_cache(maxsize=1)
 def recorded_infos():
     """{config: datasets.DatasetInfo} of what dataset_infos.json beside this file records of the hosted archives.
@@ -313,16 +336,19 @@ def recorded_infos():
 # ======================================================================================== the front doors
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# This file and its siblings: what a prepared dataset's cache is keyed by.
-CODE_FILES = (os.path.abspath(__file__), *sorted(glob.glob(os.path.join(_HERE, "scifig_*.py"))))
+# This file, its siblings and the evaluation articles they fall back on: what a prepared dataset's cache is keyed by
+# (with the identity of the archives it was prepared from).
+CODE_FILES = (os.path.abspath(__file__), *sorted(glob.glob(os.path.join(_HERE, "scifig_*.py"))),
+              os.path.join(_HERE, EVAL_ARTICLES_FILE))
 
 
 def code_hash():
     """A digest of the builder's code, every file: what prepared datasets are cached under."""
     digest = hashlib.sha256()
     for path in CODE_FILES:
-        with io.open(path, "rb") as file:
-            digest.update(file.read())
+        if os.path.exists(path):  # the shipped list may be missing (the builder then says so when it needs it)
+            with io.open(path, "rb") as file:
+                digest.update(file.read())
     return digest.hexdigest()[:16]
 
 
@@ -377,9 +403,9 @@ def load(name: str, split: Optional[str] = None, streaming: bool = False, data_d
         split: a split name, slice ("train[:10%]") or "+" of them; None for every split.
         streaming: read rows as they are taken instead of preparing the dataset on disk.
         data_dir: a folder holding the archives (zips or unzipped); else `base_url=`, else MMSci's hosted archives.
-        **config_kwargs: `cache_dir`, `num_proc` and `verification_mode` are passed on as datasets takes them; other
-            keywords configure the builder (settings, subjects, categories, base_url, on_error, http_timeout, ...);
-            a keyword given as None is left at its default.
+        **config_kwargs: `cache_dir`, `num_proc`, `verification_mode` and `download_mode` are passed on as datasets
+            takes them; other keywords configure the builder (settings, subjects, categories, base_url, on_error,
+            http_timeout, ...); a keyword given as None is left at its default.
 
     Returns:
         A Dataset (or DatasetDict without `split`), or their Iterable forms when streaming.
@@ -392,21 +418,68 @@ def load(name: str, split: Optional[str] = None, streaming: bool = False, data_d
     """
     check_split(name, split)
     config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
-    load_kwargs = {key: config_kwargs.pop(key) for key in ("num_proc", "verification_mode") if key in config_kwargs}
-    cache_dir = config_kwargs.pop("cache_dir", None)
+    prepare_kwargs = {key: config_kwargs.pop(key) for key in _PREPARE_KEYWORDS if key in config_kwargs}
     with unwrapped_errors():
-        builder_ = builder(name, data_dir, cache_dir, **config_kwargs)
+        builder_ = builder(name, data_dir, config_kwargs.pop("cache_dir", None), **config_kwargs)
         if streaming:
             return builder_.as_streaming_dataset(split=split)
-        if str(load_kwargs.get("verification_mode")) in ("all_checks", "VerificationMode.ALL_CHECKS"):
-            # datasets >= 4 records download checksums only for a download manager that asks (3.6 did it for
-            # "all_checks" itself); without it a changed upstream archive would pass verification unnoticed.
-            load_kwargs["dl_manager"] = datasets.DownloadManager(
-                dataset_name="scifig", data_dir=data_dir, record_checksums=True,
-                download_config=datasets.DownloadConfig(cache_dir=downloads_dir(cache_dir),
-                                                        num_proc=load_kwargs.get("num_proc")))
-        builder_.download_and_prepare(**load_kwargs)
+        prepare(builder_, **prepare_kwargs)
         return builder_.as_dataset(split=split)
+
+
+_PREPARE_KEYWORDS = ("num_proc", "verification_mode", "download_mode")
+
+
+def prepare(builder_: SciFig, num_proc: Optional[int] = None, verification_mode=None, download_mode=None) -> SciFig:
+    """Prepares a builder's dataset on disk, as `load` does, and returns the builder.
+
+    Args:
+        builder_: from `builder()`.
+        num_proc: processes preparing the shards.
+        verification_mode: as datasets takes it; "all_checks" also checks the recorded archive checksums.
+        download_mode: as datasets takes it; "force_redownload" downloads and prepares again whatever is kept.
+
+    Raises:
+        ScifigDataError: data that cannot become rows (what it names, as `load` says); ScifigNetworkError: an archive
+            that cannot be reached. Nothing of a failed prepare is left in the cache.
+    """
+    kwargs = {"num_proc": num_proc, "verification_mode": verification_mode, "download_mode": download_mode}
+    kwargs = {key: value for key, value in kwargs.items() if value is not None}
+    forced = str(download_mode) in ("force_redownload", "DownloadMode.FORCE_REDOWNLOAD")
+    if forced:  # what scifig keeps of the archives (member indexes, record stores) is read afresh too
+        builder_._identities = {archive: f"{identity}|forced at {time.time_ns()}"
+                                for archive, identity in builder_._identities.items()}
+    if str(verification_mode) in ("all_checks", "VerificationMode.ALL_CHECKS"):
+        # datasets >= 4 records download checksums only for a download manager that asks (3.6 did it for
+        # "all_checks" itself); without it a changed upstream archive would pass verification unnoticed.
+        kwargs["dl_manager"] = datasets.DownloadManager(
+            dataset_name="scifig", data_dir=builder_.config.data_dir, record_checksums=True,
+            download_config=datasets.DownloadConfig(
+                cache_dir=downloads_dir(builder_.datasets_cache_dir), num_proc=num_proc,
+                force_download=forced))
+    try:
+        with unwrapped_errors():
+            builder_.download_and_prepare(**kwargs)
+    except BaseException:
+        _discard_unprepared(builder_.cache_dir)
+        raise
+    return builder_
+
+
+def _discard_unprepared(prepared_dir):
+    """What a failed prepare leaves of its dataset's folder (datasets removes the rows, not its lock files): the
+    config's folder, where it holds nothing else."""
+    config_dir = os.path.dirname(os.path.dirname(prepared_dir))  # <cache>/scifig/<config id>/<version>/<hash>
+    found = [os.path.join(folder, name) for folder, _, files in os.walk(config_dir) for name in files]
+    if found and all(path.endswith(".lock") for path in found):
+        shutil.rmtree(config_dir, ignore_errors=True)
+
+
+def data_identity(name: str, data_dir: Optional[str] = None, base_url: Optional[str] = None) -> dict:
+    """{archive: identity} of the archives a load of config `name` reads (archive_identity's: path, size and
+    modification time, or URL, size, ETag and Last-Modified): what its prepared dataset is kept under, and what a
+    score records of its data."""
+    return _identities({"config_name": name, "data_dir": data_dir, "base_url": base_url})
 
 
 def eval_articles_of(data_dir: Optional[str] = None, base_url: Optional[str] = None,

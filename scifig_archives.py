@@ -134,8 +134,9 @@ class ZipArchive:
     modification time, or the URL's size, ETag and Last-Modified; the archive's last KiB is compared as well.
     """
 
-    def __init__(self, location, keep, label=None, timeout=60, cache=None, index_key=""):
+    def __init__(self, location, keep, label=None, timeout=60, cache=None, index_key="", identity=""):
         self._bytes = HttpBytes(location, timeout) if is_url(location) else LocalBytes(location)
+        self.identity = identity  # what the load took the archive to be: part of every key of what is kept
         self.label = label or location
         self.remote = is_url(location)
         self.store_dir = os.path.join(cache, "record-stores") if cache else None
@@ -147,7 +148,7 @@ class ZipArchive:
         tail = self._bytes.read(size - min(size, 1024), min(size, 1024))
         index = None
         if index_dir:
-            digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self._bytes.version}|{index_key}".encode()).hexdigest()
+            digest = hashlib.sha256(f"{_INDEX_FORMAT}|{self.version('')}|{index_key}".encode()).hexdigest()
             index = os.path.join(index_dir, digest)
             self._members = _MemberTable.load(index, tail)
             if self._members is None:
@@ -283,8 +284,11 @@ class ZipArchive:
         return data
 
     def version(self, name):
+        """What identifies a member's content (the archive's own version with `name` "")."""
+        if not name:
+            return f"{self._bytes.version}|{self.identity}"
         member = self._members[name]
-        return f"{self._bytes.version}|{name}|{member.size}|{member.crc}"
+        return f"{self._bytes.version}|{self.identity}|{name}|{member.size}|{member.crc}"
 
     def open(self, name):
         member = self._members[name]
@@ -663,8 +667,9 @@ class FolderArchive:
 
     remote = False
 
-    def __init__(self, root, keep, label=None, cache=None):
+    def __init__(self, root, keep, label=None, cache=None, identity=""):
         self.label = label or root
+        self.identity = identity
         self.store_dir = os.path.join(cache, "record-stores") if cache else None
         self._paths = {}
         for folder, subfolders, files in os.walk(root):
@@ -693,7 +698,7 @@ class FolderArchive:
 
     def version(self, name):
         status = os.stat(self._paths[name])
-        return f"{os.path.abspath(self._paths[name])}|{status.st_size}|{status.st_mtime_ns}"
+        return f"{os.path.abspath(self._paths[name])}|{status.st_size}|{status.st_mtime_ns}|{self.identity}"
 
 
 def under_any_folder(path):
@@ -702,24 +707,25 @@ def under_any_folder(path):
     return rf"(?s:^(?:.*/)?{path})"
 
 
-def open_archive(location, members, label=None, timeout=60, cache=None):
+def open_archive(location, members, label=None, timeout=60, cache=None, identity=None):
     """A zip (local or URL) or unzipped folder, indexed for the member names matching the regex `members`, opened
     once per process for every shard of a split. With `cache` (a folder), a zip's index and the record stores of its
-    big JSON members are kept there for the processes that read the same archive next."""
+    big JSON members are kept there for the processes that read the same archive next. `identity` (what a load
+    found the archive to be) opens it afresh in this process once it changes."""
     # A local file rewritten since is indexed again; a URL's version is checked when an index is kept on disk.
     status = None if is_url(location) else os.stat(location)
     changed = (status.st_size, status.st_mtime_ns) if status else None
-    return _opened_archive(location, members, label, timeout, cache, changed)
+    return _opened_archive(location, members, label, timeout, cache, changed, identity or "")
 
 
 @functools.lru_cache(maxsize=8)
-def _opened_archive(location, members, label, timeout, cache, changed):
+def _opened_archive(location, members, label, timeout, cache, changed, identity):
     wanted = re.compile(members).search
     # os.stat, not os.path.isdir: datasets swaps os.path.* for URL-aware versions in its builders' modules when
     # streaming.
     if not is_url(location) and stat.S_ISDIR(os.stat(location).st_mode):
-        return FolderArchive(location, lambda name: wanted(name) is not None, label, cache)
-    return ZipArchive(location, lambda name: wanted(name) is not None, label, timeout, cache, members)
+        return FolderArchive(location, lambda name: wanted(name) is not None, label, cache, identity)
+    return ZipArchive(location, lambda name: wanted(name) is not None, label, timeout, cache, members, identity)
 
 
 def find_member(archive, suffix):

@@ -29,7 +29,7 @@ import time
 import datasets
 import urllib3
 
-from .scifig_errors import ScifigDataError
+from .scifig_errors import ScifigDataError, ScifigNetworkError
 
 logger = datasets.logging.get_logger(__name__)
 
@@ -95,7 +95,7 @@ class HttpBytes:
         try:
             response = self._http.request("HEAD", url)
         except urllib3.exceptions.HTTPError as error:
-            raise ScifigDataError(f"{url}: cannot open the archive: {error}") from error
+            raise ScifigNetworkError(url, error) from error
         if response.status >= 400:
             raise ScifigDataError(f"{url}: cannot open the archive: HTTP {response.status} {response.reason}")
         try:

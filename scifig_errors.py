@@ -32,6 +32,21 @@ class ScifigDataError(ValueError):
     """
 
 
+class ScifigNetworkError(ScifigDataError):
+    """An archive that cannot be reached: the message says it is the network, names the URL, and the remedy (a
+    local copy with data_dir=, or a mirror with base_url=)."""
+
+    def __init__(self, url, error):
+        reason = getattr(error, "reason", None) or error
+        super().__init__(f"{url}: cannot be reached ({type(reason).__name__}: {_first_line(reason)}): is there a "
+                         "network? Pass data_dir= (--data-dir) a folder holding the archives, or base_url= "
+                         "(--base-url) a mirror serving them")
+
+
+def _first_line(error):
+    return (str(error).strip().splitlines() or [""])[0][:200]
+
+
 class RecordError(Exception):
     """A problem with one record, raised by a row function; the builder adds where the record is (its Origin) and
     hands the resulting ScifigDataError to the load's error policy."""

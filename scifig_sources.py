@@ -35,10 +35,10 @@ from typing import Callable, Iterator, List, NamedTuple, Optional, Protocol, Tup
 import datasets
 
 from .scifig_archives import Archive, find_member, open_archive, under_any_folder
-from .scifig_bytes import THREADS
+from .scifig_bytes import THREADS, HttpBytes
 from .scifig_data import CATEGORIES, EVAL_SPLITS, SETTINGS, SUBJECTS, TAXONOMY
-from .scifig_errors import RecordError, ScifigDataError
-from .scifig_formats import ListOfLists, figure_problem, json_records, load_plain_pickle
+from .scifig_errors import RecordError, ScifigDataError, ScifigNetworkError
+from .scifig_formats import ListOfLists, figure_problem, is_figure, json_records, load_plain_pickle
 from .scifig_rows import (
     Article,
     article_rows,
@@ -84,10 +84,49 @@ def archive_location(archive, config, dl_manager, download=True):
             if os.path.exists(candidate):
                 return candidate
         raise FileNotFoundError(f"data_dir {data_dir} holds neither {archive}.zip nor an unzipped {archive}/ folder")
-    url = f"{config.base_url.rstrip('/')}/{archive}.zip" if config.base_url else ARCHIVE_URLS[archive]
+    url = archive_url(archive, config.base_url)
     if not download or dl_manager.is_streaming:
         return url  # read member by member with Range requests
-    return dl_manager.download(url)  # cached and checksummed, then read in place
+    try:
+        return dl_manager.download(url)  # cached and checksummed, then read in place
+    except (OSError, ConnectionError) as error:  # datasets says only the URL (a FileNotFoundError) when offline
+        raise ScifigNetworkError(url, error.__cause__ or error) from error
+
+
+def archive_url(archive, base_url=None):
+    """Where an archive is served: the mirror's, or MMSci's hosted one."""
+    return f"{base_url.rstrip('/')}/{archive}.zip" if base_url else ARCHIVE_URLS[archive]
+
+
+def archive_identity(archive, data_dir=None, base_url=None, timeout=60):
+    """What tells this copy of an archive from any other: its resolved path with size and modification time (for
+    an unzipped folder, those of every file but the figures), or its URL with the size, ETag and Last-Modified the
+    server gives. What a load prepares is kept under it, so a changed, moved or other archive is read afresh."""
+    if data_dir:
+        folder = os.path.realpath(os.path.expanduser(data_dir))
+        for candidate in (os.path.join(folder, archive), os.path.join(folder, f"{archive}.zip")):
+            if os.path.isdir(candidate):
+                return _folder_identity(candidate)
+            if os.path.exists(candidate):
+                status = os.stat(candidate)
+                return f"{candidate}|{status.st_size}|{status.st_mtime_ns}"
+        return f"{folder}|no {archive}"
+    url = archive_url(archive, base_url)
+    try:
+        return HttpBytes(url, timeout).version
+    except ScifigDataError as error:  # the load itself says what is wrong, where it reads the archive
+        return f"{url}|unreachable: {error}"
+
+
+def _folder_identity(root):
+    digest = hashlib.sha256()
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            if not is_figure(name):
+                status = os.stat(os.path.join(folder, name))
+                digest.update(f"{folder}/{name}|{status.st_size}|{status.st_mtime_ns}\n".encode("utf-8", "replace"))
+    return f"{root}|folder|{digest.hexdigest()}"
 
 
 def archive_label(location, archive):
@@ -102,10 +141,11 @@ class Source(NamedTuple):
     location: str
     timeout: float
     cache: Optional[str] = None  # where member indexes (and parsed records) are kept across processes
+    identity: Optional[str] = None  # archive_identity's, when the load took it: a URL read again once it changes
 
     def open(self, members):
         return open_archive(self.location, members, archive_label(self.location, self.archive), self.timeout,
-                            self.cache)
+                            self.cache, self.identity)
 
 
 # ========================================================================================== what a load keeps

@@ -28,9 +28,9 @@ from PIL import Image
 
 import scifig
 from scifig import ANSWER_LETTERS
-from scifig_tools.evaluate import BASELINES, baseline_predictions, score_mcq
 from scifig_tools.report import count as _count
 from scifig_tools.report import markdown_table
+from scifig_tools.scoring import BASELINES, baseline_predictions, score_mcq
 
 DEFAULT_CONFIGS = ("captioning", "mcq", "pretraining", "chat", "articles")
 EVALUATED = ("captioning", "mcq")  # the configs whose validation and test splits are the benchmark

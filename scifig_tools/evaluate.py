@@ -14,9 +14,8 @@ Wilson interval (scipy). Captioning: BLEU-1..4 n-gram precisions and cumulative 
 installed, otherwise listed as unavailable with the reason, never as 0.
 """
 
-import collections
+import hashlib
 import json
-import random
 import re
 from pathlib import Path
 
@@ -24,15 +23,19 @@ import numpy as np
 from scipy import stats
 
 import scifig
-from scifig import ANSWER_LETTERS
-from scifig_tools.answers import extract_letter
 from scifig_tools.browse import browse
-from scifig_tools.predictions import PredictionsError, read_predictions, write_predictions
+from scifig_tools.predictions import read_predictions, write_predictions
 from scifig_tools.report import markdown_table
-from scifig_tools.source import rows_of, subject_label
-
-BASELINES = ("random", "longest-option", "first-option")
-_EXAMPLES = 5
+from scifig_tools.scoring import (
+    EXAMPLES,
+    baseline_predictions,
+    check_ids,
+    coverage,
+    image_gain,
+    score_circular,
+    score_mcq,
+)
+from scifig_tools.source import rows_of
 
 
 def references(config, split, data_dir=None, base_url=None, dataset=None, circular=False, **config_kwargs):
@@ -55,167 +58,6 @@ def references(config, split, data_dir=None, base_url=None, dataset=None, circul
             row["setting"] = scifig.SETTINGS[row["setting"]]
         rows.append(row)
     return rows
-
-
-def baseline_predictions(rows, baseline, seed=0):
-    """Text-only baselines: what chance and option-length bias alone score."""
-    if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
-    predictions = {}
-    for row in rows:
-        if baseline == "random":  # seeded by id: the same letters on every run and in any row order
-            letter = random.Random(f"{seed}:{row['id']}").choice(ANSWER_LETTERS)
-        elif baseline == "longest-option":
-            letter = ANSWER_LETTERS[max(range(4), key=lambda i: (len(row["options"][i]), -i))]
-        else:
-            letter = "A"
-        predictions[row["id"]] = letter
-    return predictions
-
-
-def _check_ids(rows, predictions):
-    known = {row["id"] for row in rows}
-    unknown = sorted(set(predictions) - known)
-    if unknown:
-        raise PredictionsError(f"{len(unknown)} prediction ids are not in the split: {', '.join(unknown[:10])}")
-    return sum(1 for row in rows if row["id"] not in predictions)
-
-
-def wilson(correct, n):
-    """The 95% Wilson score interval of a proportion (scipy), (None, None) for n = 0."""
-    if n == 0:
-        return None, None
-    interval = stats.binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(interval.low), float(interval.high)
-
-
-def _accuracy(outcomes):
-    n, correct = len(outcomes), sum(outcomes)
-    low, high = wilson(correct, n)
-    return {"n": n, "correct": correct, "accuracy": correct / n if n else None, "ci95": [low, high]}
-
-
-def _coverage(rows, missing):
-    return {"predicted": len(rows) - missing, "missing": missing,
-            "fraction": (len(rows) - missing) / len(rows) if rows else None}
-
-
-def question_of(row_id):
-    """The question a circular row rotates: its id without the `-c<k>`."""
-    return row_id.rsplit("-c", 1)[0]
-
-
-def score_circular(rows, predictions):
-    """Circular evaluation over the rows of a `circular=True` load: a question counts as right only when every
-    rotation of its options is; vanilla accuracy (the `-c0` rows) beside it, and position bias: accuracy by where
-    the correct option sits, and which letters the model picks."""
-    metrics = score_mcq(rows, predictions)
-    questions = collections.defaultdict(list)
-    letters, by_letter = collections.Counter(), collections.defaultdict(list)
-    for row in rows:
-        if row["answer"] == -1 or row["id"] not in predictions:
-            continue
-        letter = extract_letter(predictions[row["id"]], row["options"])
-        right = letter == ANSWER_LETTERS[row["answer"]]
-        questions[question_of(row["id"])].append((row, right))
-        letters[letter or "unparsed"] += 1
-        by_letter[ANSWER_LETTERS[row["answer"]]].append(right)
-    rotations = len(ANSWER_LETTERS)
-    whole = {key: judged for key, judged in questions.items() if len(judged) == rotations}
-    by_setting = collections.defaultdict(list)
-    for judged in whole.values():
-        by_setting[judged[0][0]["setting"]].append(all(right for _, right in judged))
-    metrics["circular"] = {
-        "questions": len(whole),
-        "partly_predicted": len(questions) - len(whole),
-        "vanilla": _accuracy([right for judged in whole.values() for row, right in judged
-                              if row["id"].endswith("-c0")]),
-        "circular": _accuracy([all(right for _, right in judged) for judged in whole.values()]),
-        "circular_by_setting": {setting: _accuracy(outcomes) for setting, outcomes in sorted(by_setting.items())},
-        "accuracy_by_correct_letter": {letter: _accuracy(by_letter[letter]) for letter in ANSWER_LETTERS},
-        "predicted_letters": {key: letters.get(key, 0) for key in (*ANSWER_LETTERS, "unparsed")},
-    }
-    return metrics
-
-
-def image_gain(rows, predictions, blind_predictions, resamples=2000, seed=0):
-    """Accuracy with the figure minus accuracy without it (a blind run: same prompt, no image), over the scorable
-    rows both runs answered, overall and per setting, each with a 95% interval from a paired bootstrap."""
-    paired = [(row, extract_letter(predictions[row["id"]], row["options"]) == ANSWER_LETTERS[row["answer"]],
-               extract_letter(blind_predictions[row["id"]], row["options"]) == ANSWER_LETTERS[row["answer"]])
-              for row in rows if row["answer"] != -1 and row["id"] in predictions and row["id"] in blind_predictions]
-
-    def gain(pairs):
-        if not pairs:
-            return {"n": 0, "gain": None, "ci95": [None, None]}
-        with_image = np.array([seen for _, seen, _ in pairs], dtype=float)
-        without = np.array([blind for _, _, blind in pairs], dtype=float)
-        difference = float(with_image.mean() - without.mean())
-        if len(pairs) < 2 or np.ptp(with_image - without) == 0:  # nothing to resample: every pair differs alike
-            interval = [difference, difference]
-        else:
-            found = stats.bootstrap((with_image, without), lambda a, b, axis: a.mean(axis) - b.mean(axis),
-                                    paired=True, vectorized=True, n_resamples=resamples, method="percentile",
-                                    rng=np.random.default_rng(seed))
-            interval = [float(found.confidence_interval.low), float(found.confidence_interval.high)]
-        return {"n": len(pairs), "with_image": float(with_image.mean()), "without_image": float(without.mean()),
-                "gain": difference, "ci95": interval}
-
-    settings = sorted({row["setting"] for row, _, _ in paired})
-    return {"overall": gain(paired),
-            "by_setting": {setting: gain([p for p in paired if p[0]["setting"] == setting]) for setting in settings}}
-
-
-def score_mcq(rows, predictions):
-    missing = _check_ids(rows, predictions)
-    judged, unscorable, unparsed = [], 0, []
-    for row in rows:
-        if row["id"] not in predictions:
-            continue
-        if row["answer"] == -1:
-            unscorable += 1
-            continue
-        letter = extract_letter(predictions[row["id"]], row["options"])
-        if letter is None:
-            unparsed.append({"id": row["id"], "prediction": predictions[row["id"]]})
-        judged.append((row, letter is not None and letter == ANSWER_LETTERS[row["answer"]]))
-    groups = {}
-    for key in ("setting", "category", "subject"):
-        label = subject_label if key == "subject" else (lambda row, key=key: row[key])
-        values = sorted({label(row) for row, _ in judged})
-        groups[key] = {value: _accuracy([ok for row, ok in judged if label(row) == value]) for value in values}
-    scorable = sum(1 for row in rows if row["answer"] != -1)
-    settings = [result["accuracy"] for result in groups["setting"].values()]
-    return {
-        "task": "multiple-choice",
-        "rows": len(rows),
-        "distinct_figures": len({row["figure_id"] for row in rows}),
-        "coverage": _coverage(rows, missing),
-        "unscorable": unscorable,
-        "unparsed": {"count": len(unparsed), "examples": unparsed[:_EXAMPLES]},
-        # MMSci counts every entry: a question filed under two subjects counts twice (upstream's headline)
-        "overall": _accuracy([ok for _, ok in judged]),
-        # each distinct question (figure, setting, prompt) once, as first asked
-        "distinct_questions": _accuracy(list(_first_asked(judged).values())),
-        # VLMEvalKit's "Overall" for MMSci: the mean of the per-setting accuracies
-        "mean_over_settings": sum(settings) / len(settings) if settings else None,
-        # missing predictions counted wrong: what a model that skips questions really scores
-        "accuracy_over_all_scorable": (sum(ok for _, ok in judged) / scorable) if scorable else None,
-        **{f"by_{key}": value for key, value in groups.items()},
-    }
-
-
-def question_key(row):
-    """What makes two rows the same question: the figure, the setting and the prompt (MMSci asks a question once per
-    subject its article is filed under)."""
-    return row["figure_id"], row["setting"], row["prompt"]
-
-
-def _first_asked(judged):
-    first = {}
-    for row, ok in judged:
-        first.setdefault(question_key(row), ok)
-    return first
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -279,10 +121,12 @@ def caption_metrics(hypotheses, references_):
     }
 
 
-def score_captioning(rows, predictions):
-    missing = _check_ids(rows, predictions)
-    pairs = [(row, predictions[row["id"]]) for row in rows if row["id"] in predictions and row["caption"] is not None]
-    unscorable = sum(1 for row in rows if row["id"] in predictions and row["caption"] is None)
+def score_captioning(rows, predictions, only_predicted=False):
+    """Caption metrics over every row with a reference caption: a row without a prediction is scored as an empty
+    caption (0 under each per-sample metric), unless `only_predicted`."""
+    check_ids(rows, predictions)
+    pairs = [(row, predictions.get(row["id"], "")) for row in rows if row["caption"] is not None
+             and (row["id"] in predictions or not only_predicted)]
     by_category = {}
     for category in sorted({row["category"] for row, _ in pairs}):
         chosen = [(row, text) for row, text in pairs if row["category"] == category]
@@ -291,11 +135,26 @@ def score_captioning(rows, predictions):
         "task": "captioning",
         "rows": len(rows),
         "distinct_figures": len({row["figure_id"] for row in rows}),
-        "coverage": _coverage(rows, missing),
-        "unscorable": unscorable,
+        "coverage": coverage(rows, predictions, len(pairs), only_predicted),
+        "unscorable": sum(1 for row in rows if row["caption"] is None),  # reference withheld (test)
         "overall": caption_metrics([t for _, t in pairs], [r["caption"] for r, _ in pairs]),
         "by_category": by_category,
     }
+
+
+def data_identity(config, data_dir=None, base_url=None, dataset=None):
+    """What the rows were read from, to tell two results apart: the archives' identities (path, size and time; a
+    URL's size and ETag), or an export folder's files (name, size and time), or a Hub id."""
+    if dataset is None:
+        return {"archives": scifig.data_identity(config, data_dir, base_url)}
+    folder = Path(str(dataset))
+    if not folder.is_dir():
+        return {"hub": str(dataset)}
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.parquet")):
+        status = path.stat()
+        digest.update(f"{path.relative_to(folder)}|{status.st_size}|{status.st_mtime_ns}\n".encode())
+    return {"export": str(folder.resolve()), "fingerprint": digest.hexdigest()[:16]}
 
 
 def _pct(value):
@@ -303,60 +162,90 @@ def _pct(value):
 
 
 def markdown(metrics, title):
-    lines = [f"## {title}", ""]
-    coverage = metrics["coverage"]
-    lines.append(f"Coverage: {coverage['predicted']}/{metrics['rows']} rows predicted "
-                 f"({metrics['distinct_figures']} distinct figures); "
-                 f"{metrics['unscorable']} unscorable (reference withheld).")
+    """metrics.md: what was scored, on how many rows, then the tables."""
+    lines = [coverage_line(metrics), "", f"## {title}", ""]
     if metrics["task"] == "multiple-choice":
-        lines.append(f"Unparsed answers (counted wrong): {metrics['unparsed']['count']}.")
-        lines.append("")
-        distinct = metrics["distinct_questions"]
-        table = [["overall (every entry, as MMSci counts)", "", metrics["overall"]["n"],
-                  _pct(metrics["overall"]["accuracy"]), "–".join(_pct(v) for v in metrics["overall"]["ci95"])],
-                 ["overall, distinct questions", "", distinct["n"], _pct(distinct["accuracy"]),
-                  "–".join(_pct(v) for v in distinct["ci95"])],
-                 ["overall, mean over settings (VLMEvalKit's Overall)", "", "", _pct(metrics["mean_over_settings"]),
-                  ""]]
-        for key in ("setting", "category", "subject"):
-            for value, result in metrics[f"by_{key}"].items():
-                table.append([key, value, result["n"], _pct(result["accuracy"]),
-                              "–".join(_pct(v) for v in result["ci95"])])
-        lines.append(markdown_table(["group", "value", "n", "accuracy %", "95% CI"], table))
-        lines += ["", "A question MMSci files under two subjects (an article under both \"Ecology\" entries, say) is "
-                      "asked twice: it counts once in each subject's row, twice overall, and once among distinct "
-                      "questions (its first entry)."]
-        if "circular" in metrics:
-            found = metrics["circular"]
-            lines += ["", f"Circular evaluation over {found['questions']} questions ({found['partly_predicted']} "
-                          "with rotations missing, left out): a question is right only when all its rotations are.",
-                      "", markdown_table(["measure", "n", "accuracy %", "95% CI"], [
-                          [name, result["n"], _pct(result["accuracy"]), "–".join(_pct(v) for v in result["ci95"])]
-                          for name, result in [("vanilla (-c0)", found["vanilla"]), ("circular", found["circular"])]
-                          + [(f"circular, {s}", r) for s, r in found["circular_by_setting"].items()]
-                          + [(f"correct letter {k}", r) for k, r in found["accuracy_by_correct_letter"].items()]]),
-                      "", "Predicted letters: " + ", ".join(f"{k} {n}" for k, n in found["predicted_letters"].items())
-                      + "."]
-        if "image_gain" in metrics:
-            rows = [["overall", metrics["image_gain"]["overall"]]] + [
-                [setting, result] for setting, result in metrics["image_gain"]["by_setting"].items()]
-            lines += ["", "Image gain: accuracy with the figure minus without it (a blind run), paired bootstrap.", "",
-                      markdown_table(["group", "n", "with image %", "without %", "gain (points)", "95% CI"], [
-                          [name, r["n"], _pct(r.get("with_image")), _pct(r.get("without_image")), _pct(r["gain"]),
-                           "–".join(_pct(v) for v in r["ci95"])] for name, r in rows])]
+        lines += _mcq_lines(metrics)
     else:
-        lines.append("")
-        table = []
-        for name, result in [("overall", metrics["overall"])] + list(metrics["by_category"].items()):
-            if not result.get("n"):
-                continue
-            p = result["bleu_precisions"]
-            table.append([name, result["n"], *(f"{p[f'bleu{n}']:.1f}" for n in range(1, 5)), f"{result['bleu4']:.1f}",
-                          f"{100 * result['rougeL']:.1f}", f"{100 * result['ciderD']:.1f}",
-                          _optional(result["meteor"], "score"), _optional(result["bertscore"], "f1")])
-        lines.append(markdown_table(["group", "n", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4 prec.", "BLEU-4",
-                                     "ROUGE-L", "CIDEr-D", "METEOR", "BERTScore F1"], table))
+        lines += _caption_lines(metrics)
     return "\n".join(lines) + "\n"
+
+
+def coverage_line(metrics):
+    """The first thing said of a score: how many rows it covers, and what a missing prediction counted as."""
+    found, scorable = metrics["coverage"], metrics["rows"] - metrics["unscorable"]
+    line = (f"Coverage: {found['predicted']} of {metrics['rows']} rows predicted ({metrics['distinct_figures']} "
+            f"distinct figures; {metrics['unscorable']} with the reference withheld, not scorable). ")
+    if found["only_predicted"]:
+        return line + (f"Scored on {found['scored']} of {scorable} scorable rows (--only-predicted: the rows without "
+                       "a prediction are left out).")
+    missing = [row_id for row_id in found["missing_ids"]]
+    if not missing:
+        return line + f"Scored on all {scorable} scorable rows."
+    wrong = "count as wrong" if metrics["task"] == "multiple-choice" else "score 0 (an empty caption)"
+    return line + (f"Scored on all {scorable} scorable rows: the {len(missing)} without a prediction {wrong} "
+                   f"({', '.join(missing[:EXAMPLES])}{' …' if len(missing) > EXAMPLES else ''}; all in metrics.json).")
+
+
+def _on(metrics):
+    """How a table says what it was computed on, where that is not every scorable row."""
+    found = metrics["coverage"]
+    return f" (on {found['scored']} of {metrics['rows'] - metrics['unscorable']} rows)" if found[
+        "only_predicted"] else ""
+
+
+def _interval(result):
+    return "–".join(_pct(value) for value in result["ci95"])
+
+
+def _mcq_lines(metrics):
+    distinct, on = metrics["distinct_questions"], _on(metrics)
+    lines = [f"Unparsed answers (counted wrong): {metrics['unparsed']['count']}.", ""]
+    table = [[f"overall (every entry, as MMSci counts){on}", "", metrics["overall"]["n"],
+              _pct(metrics["overall"]["accuracy"]), _interval(metrics["overall"])],
+             [f"overall, distinct questions{on}", "", distinct["n"], _pct(distinct["accuracy"]), _interval(distinct)],
+             [f"overall, mean over settings (VLMEvalKit's Overall){on}", "", "", _pct(metrics["mean_over_settings"]),
+              ""]]
+    for key in ("setting", "category", "subject"):
+        for value, result in metrics[f"by_{key}"].items():
+            table.append([key, value, result["n"], _pct(result["accuracy"]), _interval(result)])
+    lines.append(markdown_table(["group", "value", "n", "accuracy %", "95% CI"], table))
+    lines += ["", "A question MMSci files under two subjects (an article under both \"Ecology\" entries, say) is "
+                  "asked twice: it counts once in each subject's row, twice overall, and once among distinct "
+                  "questions (its first entry)."]
+    if "circular" in metrics:
+        found = metrics["circular"]
+        lines += ["", f"Circular evaluation over {found['questions']} questions{on} ({found['partly_predicted']} "
+                      "with rotations missing): a question is right only when all its rotations are.",
+                  "", markdown_table(["measure", "n", "accuracy %", "95% CI"], [
+                      [name, result["n"], _pct(result["accuracy"]), _interval(result)]
+                      for name, result in [("vanilla (-c0)", found["vanilla"]), ("circular", found["circular"])]
+                      + [(f"circular, {s}", r) for s, r in found["circular_by_setting"].items()]
+                      + [(f"correct letter {k}", r) for k, r in found["accuracy_by_correct_letter"].items()]]),
+                  "", "Predicted letters: " + ", ".join(f"{k} {n}" for k, n in found["predicted_letters"].items())
+                  + "."]
+    if "image_gain" in metrics:
+        rows = [["overall", metrics["image_gain"]["overall"]]] + [
+            [setting, result] for setting, result in metrics["image_gain"]["by_setting"].items()]
+        lines += ["", "Image gain: accuracy with the figure minus without it (a blind run), paired bootstrap, on the "
+                      "rows both runs answered.", "",
+                  markdown_table(["group", "n", "with image %", "without %", "gain (points)", "95% CI"], [
+                      [name, r["n"], _pct(r.get("with_image")), _pct(r.get("without_image")), _pct(r["gain"]),
+                       _interval(r)] for name, r in rows])]
+    return lines
+
+
+def _caption_lines(metrics):
+    table = []
+    for name, result in [(f"overall{_on(metrics)}", metrics["overall"])] + list(metrics["by_category"].items()):
+        if not result.get("n"):
+            continue
+        p = result["bleu_precisions"]
+        table.append([name, result["n"], *(f"{p[f'bleu{n}']:.1f}" for n in range(1, 5)), f"{result['bleu4']:.1f}",
+                      f"{100 * result['rougeL']:.1f}", f"{100 * result['ciderD']:.1f}",
+                      _optional(result["meteor"], "score"), _optional(result["bertscore"], "f1")])
+    return [markdown_table(["group", "n", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4 prec.", "BLEU-4", "ROUGE-L",
+                            "CIDEr-D", "METEOR", "BERTScore F1"], table)]
 
 
 def _optional(result, key):
@@ -395,10 +284,13 @@ def chart(metrics, path, title):
 
 
 def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base_url=None, out=None,
-             browse_errors=True, dataset=None, circular=False, blind_predictions=None, **config_kwargs):
+             browse_errors=True, dataset=None, circular=False, blind_predictions=None, only_predicted=False,
+             **config_kwargs):
     """Scores one split; with `out`, writes metrics.json, metrics.md, a chart and (for errors) an errors/ site.
-    `circular` scores a run over every rotation of the options (ids `<id>-c<k>`); `blind_predictions`, a run
-    without the figures, adds the image gain."""
+    Every scorable row counts (a row without a prediction is wrong) unless `only_predicted`. `circular` scores a
+    run over every rotation of the options (ids `<id>-c<k>`); `blind_predictions`, a run without the figures, adds
+    the image gain. metrics.json records what was scored: scifig's version and code, the config, the split and the
+    identity of the data (the archives' or the export's)."""
     if (predictions is None) == (baseline is None):
         raise ValueError("give exactly one of predictions (a .jsonl path) or baseline")
     if (circular or blind_predictions) and not scifig.is_mcq(config):
@@ -416,11 +308,14 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
             predictions = write_predictions(predicted, out / f"predictions-{baseline}.jsonl")
     else:
         predicted = read_predictions(predictions)
-    metrics = (score_circular if circular else score_mcq if mcq else score_captioning)(rows, predicted)
+    metrics = (score_circular if circular else score_mcq if mcq else score_captioning)(rows, predicted,
+                                                                                        only_predicted)
     if blind_predictions:
         metrics["image_gain"] = image_gain(rows, predicted, read_predictions(blind_predictions))
     metrics.update({"config": config, "split": split,
-                    "predictions": str(predictions) if predictions else f"baseline:{baseline}"})
+                    "predictions": str(predictions) if predictions else f"baseline:{baseline}",
+                    "scifig": {"version": str(scifig.VERSION), "code": scifig.code_hash()},
+                    "data": data_identity(config, data_dir, base_url, dataset)})
     if out:
         title = f"scifig {config} [{split}] — {Path(str(predictions)).name if predictions else baseline}"
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

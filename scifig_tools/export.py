@@ -34,7 +34,6 @@ from typing import Callable, NamedTuple, Optional, Tuple
 
 import datasets
 import pyarrow.parquet as pq
-import webdataset
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -307,6 +306,8 @@ def vila(out_dir, config, split, dataset, options):
 def webdataset_tars(out_dir, config, split, dataset, options):
     """OUT/<config>/shard-<i>.tar: one `<key>.json` per document, the mmc4 document with each image inline
     (`image_base64` in its image_info), as open_flamingo's mmc4 loader (preprocess_interleaved) reads them."""
+    import webdataset  # this format's own dependency: the other commands run without it
+
     folder = Path(out_dir) / config
     folder.mkdir(parents=True, exist_ok=True)
     documents = 0
@@ -399,9 +400,8 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
     options = ExportOptions(max_shard_size, num_proc, progress, repo_id)
     report = {}
     for config in configs:
-        builder = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs)
-        with scifig.unwrapped_errors():
-            builder.download_and_prepare(num_proc=num_proc)
+        builder = scifig.prepare(scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs),
+                                 num_proc=num_proc)
         for split, info in builder.info.splits.items():
             if info.num_examples and (chosen.splits is None or split in chosen.splits):
                 report[f"{config}/{split}"] = chosen.write(out_dir, config, split, builder.as_dataset(split=split),

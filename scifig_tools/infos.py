@@ -48,7 +48,7 @@ def size_and_sha256(path):
 def measured_info(config, data_dir, cache_dir=None, num_proc=None):
     """The builder's info after preparing `config` from the archives in data_dir."""
     builder = scifig.builder(config, data_dir, cache_dir)
-    builder.download_and_prepare(num_proc=num_proc)
+    scifig.prepare(builder, num_proc=num_proc)
     info = builder.info
     checksums = {}
     archive = scifig.RECIPES[scifig.task_of(config)].archive

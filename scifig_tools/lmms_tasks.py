@@ -12,7 +12,8 @@ import datasets
 import scifig
 from scifig import ANSWER_LETTERS
 from scifig_tools.answers import ANSWER_INSTRUCTION
-from scifig_tools.evaluate import caption_metrics, score_circular, score_mcq
+from scifig_tools.evaluate import caption_metrics
+from scifig_tools.scoring import score_circular, score_mcq
 
 # MMSci's own captioning prompt (its run_captioning.py, grounded on the abstract, as by default there).
 CAPTION_INSTRUCTION = ("Please write a detailed description of the whole figure and all sub-figures based on the "

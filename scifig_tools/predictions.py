@@ -11,7 +11,7 @@ class PredictionsError(ValueError):
 def read_predictions(path):
     """{id: prediction text} from JSON lines, or from VLMEvalKit's prediction file (its .xlsx, .tsv or .csv with
     `id` and `prediction` columns, as it writes for a TSV from `scifig_tools harness vlmevalkit`); malformed
-    lines and duplicate ids are errors that name them."""
+    lines, duplicate ids and a file with no prediction at all are errors that name them."""
     if str(path).endswith((".xlsx", ".tsv", ".csv")):
         return _read_table(path)
     predictions, duplicates = {}, []
@@ -21,8 +21,10 @@ def read_predictions(path):
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise PredictionsError(f"{path}:{number}: not JSON: {error}") from None
+            except json.JSONDecodeError as error:  # its own line and column count within this one line
+                end = len(line.rstrip("\r\n"))
+                at = "the end of the line" if error.pos >= end else f"character {error.pos + 1}"
+                raise PredictionsError(f"{path}:{number}: not JSON ({error.msg} at {at})") from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str) \
                     or not isinstance(record.get("prediction"), str):
                 raise PredictionsError(
@@ -32,6 +34,8 @@ def read_predictions(path):
             predictions[record["id"]] = record["prediction"]
     if duplicates:
         raise PredictionsError(f"{path}: duplicate ids ({len(duplicates)}): {', '.join(duplicates[:10])}")
+    if not predictions:
+        raise PredictionsError(f"{path}: holds no predictions (one {{\"id\": ..., \"prediction\": ...}} per line)")
     return predictions
 
 
@@ -52,6 +56,8 @@ def _read_table(path):
         columns = ", ".join(map(str, table.columns))
         raise PredictionsError(f"{path}: no {' or '.join(missing)} column (it has {columns}); VLMEvalKit keeps the "
                                "TSV's columns, so predict on a TSV that has `id`")
+    if table.empty:
+        raise PredictionsError(f"{path}: holds no predictions")
     duplicates = sorted(set(table["id"][table["id"].duplicated()]))
     if duplicates:
         raise PredictionsError(f"{path}: duplicate ids ({len(duplicates)}): {', '.join(duplicates[:10])}")

@@ -6,6 +6,7 @@ import pytest
 
 import scifig
 from scifig_tools import evaluate as ev
+from scifig_tools import scoring as sc
 from scifig_tools.predictions import write_predictions
 
 from helpers import DUMMY
@@ -27,7 +28,7 @@ def test_every_question_comes_once_per_rotation_with_its_answer_moved(plain, rot
     assert len(rotated) == 4 * len(plain)
     by_id = {row["id"]: row for row in plain}
     for row in rotated:
-        original = by_id[ev.question_of(row["id"])]
+        original = by_id[sc.question_of(row["id"])]
         k = int(row["id"].rsplit("-c", 1)[1])
         assert row["options"][(original["answer"] + k) % 4] == original["options"][original["answer"]]
         assert row["options"][row["answer"]] == original["options"][original["answer"]]
@@ -61,30 +62,33 @@ def test_always_answering_a_shows_position_bias_and_no_circular_credit(rotated, 
 
 def test_a_question_counts_only_when_every_rotation_is_right(rotated, tmp_path):
     # right on every rotation of the first half of the questions; on the rest, right except on -c3
-    questions = sorted({ev.question_of(row["id"]) for row in rotated})
+    questions = sorted({sc.question_of(row["id"]) for row in rotated})
     perfect = set(questions[: len(questions) // 2])
     predictions = {}
     for row in rotated:
         right = LETTERS[row["answer"]]
         wrong = LETTERS[(row["answer"] + 1) % 4]
-        predictions[row["id"]] = right if ev.question_of(row["id"]) in perfect or not row["id"].endswith("-c3") \
+        predictions[row["id"]] = right if sc.question_of(row["id"]) in perfect or not row["id"].endswith("-c3") \
             else f"The answer is {wrong}."
-    metrics = ev.score_circular(rotated, predictions)
+    metrics = sc.score_circular(rotated, predictions)
     assert metrics["circular"]["circular"]["correct"] == len(perfect)
     assert metrics["circular"]["vanilla"]["accuracy"] == 1.0
     assert metrics["overall"]["correct"] == len(rotated) - (len(questions) - len(perfect))
-    by_setting = collections.Counter(row["setting"] for row in rotated if ev.question_of(row["id"]) in perfect
+    by_setting = collections.Counter(row["setting"] for row in rotated if sc.question_of(row["id"]) in perfect
                                      and row["id"].endswith("-c0"))
     assert {s: r["correct"] for s, r in metrics["circular"]["circular_by_setting"].items()} == {
         s: by_setting.get(s, 0) for s in metrics["circular"]["circular_by_setting"]}
 
 
-def test_a_rotation_left_unanswered_leaves_its_question_out(rotated):
+def test_a_rotation_left_unanswered_makes_its_question_wrong_or_with_only_predicted_leaves_it_out(rotated):
     predictions = {row["id"]: LETTERS[row["answer"]] for row in rotated}
     del predictions[rotated[0]["id"]]
-    found = ev.score_circular(rotated, predictions)["circular"]
-    assert found["partly_predicted"] == 1 and found["questions"] == len(rotated) // 4 - 1
-    assert found["circular"]["accuracy"] == 1.0
+    found = sc.score_circular(rotated, predictions)["circular"]
+    questions = len(rotated) // 4
+    assert found["partly_predicted"] == 1 and found["questions"] == questions
+    assert found["circular"]["correct"] == questions - 1
+    found = sc.score_circular(rotated, predictions, only_predicted=True)["circular"]
+    assert found["questions"] == questions - 1 and found["circular"]["accuracy"] == 1.0
 
 
 def test_image_gain_of_a_perfect_run_over_a_blind_one(plain, tmp_path):
@@ -102,5 +106,5 @@ def test_image_gain_of_a_perfect_run_over_a_blind_one(plain, tmp_path):
 
 def test_an_identical_blind_run_gains_nothing(plain):
     same = {row["id"]: "B" for row in plain}
-    gain = ev.image_gain(plain, same, same)["overall"]
+    gain = sc.image_gain(plain, same, same)["overall"]
     assert gain["gain"] == 0.0 and gain["ci95"] == [0.0, 0.0]

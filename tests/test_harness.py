@@ -13,7 +13,9 @@ import scifig
 from scifig import ANSWER_LETTERS
 from scifig_tools import evaluate as ev
 from scifig_tools import harness
+from scifig_tools import scoring as sc
 from scifig_tools.answers import ANSWER_INSTRUCTION
+from scifig_tools.predictions import PredictionsError
 
 from helpers import DUMMY, SCRIPTS_RUN, rows_of
 
@@ -96,7 +98,7 @@ def _predictions(rows):
 @pytest.mark.parametrize("config", MCQ_CONFIGS)
 def test_lmms_eval_scores_each_task_as_scifig_evaluate_does(lmms_results, exported, config):
     rows = _rows(exported, config)
-    ours = ev.score_mcq(rows, _predictions(rows))
+    ours = sc.score_mcq(rows, _predictions(rows))
     theirs = lmms_results[f"scifig_{config}"]
     assert theirs["accuracy,none"] == ours["overall"]["accuracy"]
     assert theirs["distinct_accuracy,none"] == ours["distinct_questions"]["accuracy"]
@@ -107,7 +109,7 @@ def test_lmms_eval_scores_each_task_as_scifig_evaluate_does(lmms_results, export
 
 def test_the_group_is_the_whole_multiple_choice_config(lmms_results, exported):
     rows = _rows(exported, "mcq")
-    ours = ev.score_mcq(rows, _predictions(rows))
+    ours = sc.score_mcq(rows, _predictions(rows))
     assert lmms_results["scifig_mcq"]["accuracy,none"] == pytest.approx(ours["overall"]["accuracy"])
     assert 0 < ours["unparsed"]["count"] < len(rows) and 0 < ours["overall"]["correct"] < len(rows)
 
@@ -115,7 +117,7 @@ def test_the_group_is_the_whole_multiple_choice_config(lmms_results, exported):
 @pytest.mark.parametrize("config", MCQ_CONFIGS)
 def test_lmms_eval_circular_tasks_score_as_scifig_evaluate_circular(lmms_results, exported, config):
     rows = _rows(exported, config, circular=True)
-    ours = ev.score_circular(rows, _predictions(rows))
+    ours = sc.score_circular(rows, _predictions(rows))
     theirs = lmms_results[f"scifig_{config}_circular"]
     assert theirs["circular_accuracy,none"] == ours["circular"]["circular"]["accuracy"]
     assert theirs["vanilla_accuracy,none"] == ours["circular"]["vanilla"]["accuracy"]
@@ -127,8 +129,8 @@ def test_lmms_eval_circular_tasks_score_as_scifig_evaluate_circular(lmms_results
 def test_lmms_eval_blind_tasks_and_the_image_gain(lmms_results, exported, config):
     rows = _rows(exported, config)
     blind = {row["id"]: "A" for row in rows}
-    assert lmms_results[f"scifig_{config}_blind"]["accuracy,none"] == ev.score_mcq(rows, blind)["overall"]["accuracy"]
-    gain = ev.image_gain(rows, _predictions(rows), blind)["overall"]["gain"]
+    assert lmms_results[f"scifig_{config}_blind"]["accuracy,none"] == sc.score_mcq(rows, blind)["overall"]["accuracy"]
+    gain = sc.image_gain(rows, _predictions(rows), blind)["overall"]["gain"]
     assert gain == pytest.approx(lmms_results[f"scifig_{config}"]["accuracy,none"]
                                  - lmms_results[f"scifig_{config}_blind"]["accuracy,none"])
 
@@ -181,7 +183,7 @@ def test_evaluate_reads_vlmevalkit_prediction_files(tsvs, tmp_path):
     rows = ev.references("mcq", "validation", data_dir=str(DUMMY))
     replies = {row["id"]: _reply(row, row["prompt"]) for row in rows}
     table["prediction"] = [replies[key] for key in table["id"]]
-    expected = ev.score_mcq(rows, replies)
+    expected = sc.score_mcq(rows, replies)
     for suffix in ("xlsx", "tsv"):
         written = tmp_path / f"model_MMSci_scifig_mcq_validation.{suffix}"
         table.to_excel(written, index=False) if suffix == "xlsx" else table.to_csv(written, sep="\t", index=False)
@@ -192,7 +194,7 @@ def test_evaluate_reads_vlmevalkit_prediction_files(tsvs, tmp_path):
 def test_a_prediction_table_without_ids_says_why(tmp_path):
     path = tmp_path / "p.tsv"
     pd.DataFrame({"index": [0], "prediction": ["A"]}).to_csv(path, sep="\t", index=False)
-    with pytest.raises(ev.PredictionsError, match="no id column"):
+    with pytest.raises(PredictionsError, match="no id column"):
         ev.read_predictions(path)
 
 

@@ -15,9 +15,11 @@ import scifig
 from scifig_tools import audit as audit_tool
 from scifig_tools import dummy_data
 from scifig_tools import evaluate as ev
+from scifig_tools import scoring as sc
 from scifig_tools.audit import audit
 from scifig_tools.browse import browse
 from scifig_tools.layout import benchmark_json
+from scifig_tools.predictions import PredictionsError
 
 from helpers import DUMMY, ROOT
 
@@ -33,7 +35,7 @@ def _mcq_rows():
 def test_a_question_asked_under_two_subjects_counts_once_among_distinct_questions():
     rows = _mcq_rows()[:4]
     rows.append(dict(rows[0], id="r1-again", subject="Chemistry"))  # the same figure, setting and prompt
-    metrics = ev.score_mcq(rows, {"r1": "A", "r1-again": "A", "r2": "C", "r3": "C", "r4": "C"})
+    metrics = sc.score_mcq(rows, {"r1": "A", "r1-again": "A", "r2": "C", "r3": "C", "r4": "C"})
     assert (metrics["overall"]["n"], metrics["overall"]["correct"]) == (5, 3)  # every entry, as MMSci counts
     assert (metrics["distinct_questions"]["n"], metrics["distinct_questions"]["correct"]) == (4, 2)
     assert metrics["distinct_figures"] == 4
@@ -42,25 +44,38 @@ def test_a_question_asked_under_two_subjects_counts_once_among_distinct_question
 
 def test_mcq_accuracy_coverage_unparsed_and_wilson_interval():
     predictions = {"r1": "A", "r2": "Answer: B", "r3": "(D)", "r4": "A or B", "r5": "A"}
-    metrics = ev.score_mcq(_mcq_rows(), predictions)
-    assert metrics["coverage"] == {"predicted": 5, "missing": 1, "fraction": 5 / 6}
+    metrics = sc.score_mcq(_mcq_rows(), predictions, only_predicted=True)
+    assert metrics["coverage"] == {"rows": 6, "predicted": 5, "missing": 1, "fraction": 5 / 6, "missing_ids": ["r6"],
+                                   "scored": 4, "only_predicted": True}
     assert metrics["unscorable"] == 1
     assert metrics["unparsed"] == {"count": 1, "examples": [{"id": "r4", "prediction": "A or B"}]}
     overall = metrics["overall"]
     assert (overall["n"], overall["correct"], overall["accuracy"]) == (4, 2, 0.5)
     # Wilson, p = 1/2, n = 4, z = 1.959964: centre 1/2, half-width z*sqrt(1/16 + z^2/64)/(1 + z^2/4) = 0.349962
     assert overall["ci95"] == pytest.approx([0.150038, 0.849962], abs=1e-5)
-    assert metrics["accuracy_over_all_scorable"] == pytest.approx(2 / 5)
     assert metrics["by_setting"]["fig2cap"]["n"] == 4
+
+
+def test_a_row_without_a_prediction_counts_as_wrong_unless_only_predicted_is_asked():
+    predictions = {"r1": "A", "r2": "B", "r3": "D"}  # half the scorable rows: r4, r6 are not predicted
+    every = sc.score_mcq(_mcq_rows(), predictions)
+    assert (every["overall"]["n"], every["overall"]["correct"]) == (5, 2)
+    assert every["coverage"]["missing_ids"] == ["r4", "r5", "r6"] and every["coverage"]["scored"] == 5
+    assert every["by_setting"]["fig2cap"]["accuracy"] == pytest.approx(2 / 5)
+    predicted = sc.score_mcq(_mcq_rows(), predictions, only_predicted=True)
+    assert (predicted["overall"]["n"], predicted["overall"]["correct"]) == (3, 2)
+    assert "on 3 of 5 rows" in ev.markdown(predicted, "t") and "on 3 of 5" not in ev.markdown(every, "t")
+    assert ev.coverage_line(every).startswith("Coverage: 3 of 6 rows predicted") and (
+        "the 3 without a prediction count as wrong (r4, r5, r6" in ev.coverage_line(every))
 
 
 def test_ambiguous_subjects_are_reported_with_their_category():
     categories = ["Biological sciences", "Earth and environmental sciences"]
     rows = [dict(r, subject="Ecology", category=c) for r, c in zip(_mcq_rows()[:2], categories)]
-    metrics = ev.score_mcq(rows, {"r1": "A", "r2": "C"})
+    metrics = sc.score_mcq(rows, {"r1": "A", "r2": "C"})
     assert metrics["by_subject"] == {
-        "Ecology (Biological sciences)": ev._accuracy([True]),
-        "Ecology (Earth and environmental sciences)": ev._accuracy([False]),
+        "Ecology (Biological sciences)": sc.accuracy([True]),
+        "Ecology (Earth and environmental sciences)": sc.accuracy([False]),
     }
 
 
@@ -74,8 +89,8 @@ def test_ambiguous_subjects_are_reported_with_their_category():
 def test_prediction_file_errors_name_the_problem(tmp_path, lines, message):
     path = tmp_path / "p.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ev.PredictionsError) as error:
-        ev.score_mcq(_mcq_rows(), ev.read_predictions(path))
+    with pytest.raises(PredictionsError) as error:
+        sc.score_mcq(_mcq_rows(), ev.read_predictions(path))
     assert message in str(error.value)
 
 
@@ -106,12 +121,12 @@ def test_cider_d_against_hand_computed_values():
 
 def test_baselines_are_deterministic_and_do_what_they_say():
     rows = _mcq_rows()
-    assert set(ev.baseline_predictions(rows, "first-option").values()) == {"A"}
+    assert set(sc.baseline_predictions(rows, "first-option").values()) == {"A"}
     # "Concentration spectra." is the longest option
-    assert set(ev.baseline_predictions(rows, "longest-option").values()) == {"A"}
-    assert ev.baseline_predictions(rows, "random") == ev.baseline_predictions(list(reversed(rows)), "random")
+    assert set(sc.baseline_predictions(rows, "longest-option").values()) == {"A"}
+    assert sc.baseline_predictions(rows, "random") == sc.baseline_predictions(list(reversed(rows)), "random")
     with pytest.raises(ValueError, match="unknown baseline"):
-        ev.baseline_predictions(rows, "oracle")
+        sc.baseline_predictions(rows, "oracle")
 
 
 def test_evaluate_on_the_sample_writes_every_output(tmp_path, upstream):
@@ -326,7 +341,7 @@ def test_browse_errors_with_predictions(tmp_path):
     predictions = {r["id"]: ("ABCD"[r["answer"]] if i % 3 == 0 else "I cannot tell" if i % 3 == 1 else
                              "ABCD"[(r["answer"] + 1) % 4]) for i, r in enumerate(rows)}
     path = ev.write_predictions(predictions, tmp_path / "p.jsonl")
-    scored = ev.score_mcq(rows, ev.read_predictions(path))
+    scored = sc.score_mcq(rows, ev.read_predictions(path))
     site = tmp_path / "site"
     assert browse("mcq", "validation", site, data_dir=str(DUMMY), predictions=path, rows_per_page=3) == len(rows)
     errors = "".join(page.read_text(encoding="utf-8") for page in sorted(site.glob("errors-*.html")))

@@ -9,7 +9,8 @@ def register(commands):
     parser = add_command(commands, "cache", "list, bound or clear what scifig keeps in the cache")
     parser.add_argument("--cache-dir", help="the datasets cache a load uses (HF_DATASETS_CACHE unless given)")
     held = parser.add_mutually_exclusive_group()
-    held.add_argument("--clear", action="store_true", help="remove every entry no reader holds")
+    held.add_argument("--clear", action="store_true",
+                      help="remove every entry no reader holds, and every prepared dataset")
     held.add_argument("--limit", help="evict least-recently-used entries down to this size, e.g. 5GB")
     parser.set_defaults(run=run)
 
@@ -27,10 +28,13 @@ def run(args: argparse.Namespace) -> int:
         ValueError: a --limit that is not a size.
     """
     from scifig_tools import cache
+    from scifig_tools.report import size
 
     if args.clear:
-        removed, held = cache.clear(args.cache_dir)
+        removed, held, datasets_ = cache.clear(args.cache_dir)
         print(f"removed {len(removed)} entries" + (f"; {len(held)} in use, kept" if held else ""))
+        print(f"removed {len(datasets_)} prepared datasets" + "".join(f"\n  {found.config_id} ({found.folder}, "
+                                                                    f"{size(found.bytes)})" for found in datasets_))
     elif args.limit:
         print(f"evicted {len(cache.limit(args.limit, args.cache_dir))} entries")
     print(cache.listing(args.cache_dir))

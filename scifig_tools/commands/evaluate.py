@@ -20,6 +20,9 @@ def register(commands):
     parser.add_argument("--circular", action="store_true",
                         help="the predictions answer every rotation of the options (ids <id>-c0 ... -c3)")
     parser.add_argument("--blind-predictions", help="a run without the figures: adds the image gain")
+    parser.add_argument("--only-predicted", action="store_true",
+                        help="score only the rows with a prediction (every table then says on how many); by default "
+                             "a row without one counts as wrong")
     parser.add_argument("--out", help="folder for metrics.json, metrics.md, by_category.png, errors.html")
     parser.set_defaults(run=run)
 
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = evaluate(args.config, args.split, args.predictions, args.baseline, args.data_dir, args.base_url,
                        args.out, dataset=args.dataset, circular=args.circular,
-                       blind_predictions=args.blind_predictions)
+                       blind_predictions=args.blind_predictions, only_predicted=args.only_predicted)
     print(markdown(metrics, f"scifig {args.config} [{args.split}]"))
     if args.out:
         print(f"wrote {Path(args.out) / 'metrics.json'}, metrics.md, by_category.png, errors/index.html")
