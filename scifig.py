@@ -272,14 +272,31 @@ class SciFig(datasets.GeneratorBasedBuilder):
         if PREDEFINED[self.config.name].exclude_eval_articles and not self.config.exclude_eval_articles:
             logger.warning("%s: exclude_eval_articles=False gives upstream's train as released, which %s",
                            self.config.name, released_train_leak(selection.evaluation))
+        splits = recipe.splits if dl_manager.is_streaming else self._splits_there(source)
         # Shards in a fixed order: rows come in the same order however many processes or workers share them.
         return [
             datasets.SplitGenerator(name=split, gen_kwargs={
                 "source": source, "split": split, "selection": selection,
                 "shards": recipe.reader.shards(source, split, selection),
             })
-            for split in recipe.splits
+            for split in splits
         ]
+
+    def _splits_there(self, source):
+        """The task's splits whose file the archive holds, for a prepare (which reads every split): a partial copy
+        or a train-only mirror of benchmark.zip prepares its train split, and says what it left out."""
+        recipe = RECIPES[self.config.task]
+        if recipe.member is None or "train" not in recipe.splits:
+            return recipe.splits
+        names = list(source.open(recipe.reader.members("train", self._selection)).names())
+        files = {split: f"{SPLIT_FOLDERS[split]}/{recipe.member}" for split in recipe.splits}
+        there = [split for split in recipe.splits if split == "train" or any(
+            name == files[split] or name.endswith("/" + files[split]) for name in names)]
+        for split in recipe.splits:
+            if split not in there:
+                logger.warning("%s: %s holds no %s, so this load has no %s split", self.config.name,
+                               source.location, files[split], split)
+        return tuple(there)
 
     def _generate_examples(self, source, split, selection, shards):
         recipe = RECIPES[self.config.task]

@@ -75,7 +75,7 @@ _HTTP_ATTEMPTS = 5
 class HttpBytes:
     """An archive on an HTTP server, read only by byte range."""
 
-    def __init__(self, url, timeout=60):
+    def __init__(self, url, timeout=60, attempts=_HTTP_ATTEMPTS):
         self.label = url
         self._url = url
         # urllib3 itself, not requests over it: requests adds nothing a range reader needs and its import pulls in
@@ -88,7 +88,7 @@ class HttpBytes:
             maxsize=THREADS + 1,
             timeout=urllib3.Timeout(connect=_HTTP_CONNECT_TIMEOUT, read=timeout),
             retries=urllib3.Retry(
-                total=_HTTP_ATTEMPTS, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                total=attempts, read=0, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                 allowed_methods=("GET", "HEAD"), raise_on_status=True,
             ),
         )

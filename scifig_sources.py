@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import time
 from typing import Callable, Iterator, List, NamedTuple, Optional, Protocol, Tuple
 
 import datasets
@@ -111,11 +112,27 @@ def archive_identity(archive, data_dir=None, base_url=None, timeout=60):
                 status = os.stat(candidate)
                 return f"{candidate}|{status.st_size}|{status.st_mtime_ns}"
         return f"{folder}|no {archive}"
-    url = archive_url(archive, base_url)
+    return _url_identity(archive_url(archive, base_url), timeout, int(time.monotonic() // _UNREACHABLE_FOR))
+
+
+_UNREACHABLE_FOR = 60  # seconds an archive found unreachable is not asked again (builders made for every config)
+
+
+def _url_identity(url, timeout, period):
+    """One HEAD request, no retry: a load offline, or from a mirror without this archive, says so where it reads
+    the archive. An unreachable archive is not asked again within the period (a tool making a builder per config
+    offline would wait for each); a reachable one always is, so a change is seen at once."""
+    unreachable = _UNREACHABLE.get((url, period))
+    if unreachable:
+        return unreachable
     try:
-        return HttpBytes(url, timeout).version
-    except ScifigDataError as error:  # the load itself says what is wrong, where it reads the archive
-        return f"{url}|unreachable: {error}"
+        return HttpBytes(url, timeout, attempts=0).version
+    except ScifigDataError as error:
+        _UNREACHABLE[(url, period)] = f"{url}|unreachable: {error}"
+        return _UNREACHABLE[(url, period)]
+
+
+_UNREACHABLE = {}
 
 
 def _folder_identity(root):
@@ -603,6 +620,13 @@ def eval_articles(where):
                        found.source)
         return found
     archive = where.benchmark.open(where.members or _eval_files_pattern())
+    absent = [suffix for suffix, _, _ in _eval_files() if not any(
+        name == suffix or name.endswith("/" + suffix) for name in archive.names())]
+    if absent:  # a partial copy, or a train-only mirror: the train split still loads, clean by the shipped list
+        found = shipped_eval_articles(where.shipped)
+        logger.warning("evaluation articles: %s holds no %s, so they come from %s", archive.label,
+                       " or ".join(absent), found.source)
+        return found
     members = [(find_member(archive, suffix), split, reader) for suffix, split, reader in _eval_files()]
     source = f"{archive.label}: {', '.join(member for member, _, _ in members)}"
     if not where.benchmark.cache:

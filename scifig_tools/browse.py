@@ -29,9 +29,8 @@ import scifig
 from scifig import ANSWER_LETTERS
 from scifig_tools.answers import extract_letter
 from scifig_tools.predictions import read_predictions
-from scifig_tools.source import rows_of, subject_label
+from scifig_tools.source import BROWSABLE, rows_of, subject_label
 
-SUPPORTED = [name for name in scifig.CONFIG_NAMES if scifig.task_of(name) in ("captioning", "mcq", "pretraining")]
 ROWS_PER_PAGE = {"pretraining": 20}
 DEFAULT_ROWS_PER_PAGE = 100
 THUMBNAIL = 480  # pixels, the longer side
@@ -140,8 +139,9 @@ def _pages(rows, size):
 def browse(config, split, out, limit=None, data_dir=None, base_url=None, predictions=None, only_errors=False,
            dataset=None, rows_per_page=None, **config_kwargs):
     """Writes the site into the folder `out`; returns the number of rows shown."""
-    if config not in SUPPORTED:
-        raise ValueError(f"browse shows {', '.join(SUPPORTED)}; not {config!r}")
+    if config not in BROWSABLE:
+        raise ValueError(f"browse shows {', '.join(BROWSABLE)}; not {config!r}")
+    scifig.check_split(config, split)
     if only_errors and predictions is None:
         raise ValueError("only_errors needs predictions")
     site = Path(out)

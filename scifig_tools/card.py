@@ -271,8 +271,22 @@ def dataset_info_yaml(infos, export_counts=None):
     return entries
 
 
+SIZE_CATEGORIES = ["n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B"]
+
+
+def size_category(rows):
+    """The Hub's size category of a number of rows."""
+    return SIZE_CATEGORIES[min(len(SIZE_CATEGORIES) - 1, max(0, len(str(max(rows, 1))) - 3))]
+
+
 def card_data(infos, configs=None, export_counts=None):
-    data = DatasetCardData(**METADATA, dataset_info=dataset_info_yaml(infos, export_counts))
+    """The card's YAML: METADATA, the features of every config, and for an export its data files and the size
+    category of its own rows (the repository's card speaks of MMSci's)."""
+    metadata = dict(METADATA)
+    if export_counts:
+        rows = sum(split["num_examples"] for splits in export_counts.values() for split in splits.values())
+        metadata["size_categories"] = [size_category(rows)]
+    data = DatasetCardData(**metadata, dataset_info=dataset_info_yaml(infos, export_counts))
     if configs is not None:
         data.configs = configs
     return data
@@ -478,13 +492,26 @@ def render_docs():
             for template in sorted(DOC_TEMPLATES.glob("*.md"))}
 
 
-def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, contamination=None, repo_id=None):
+def sample_notice(export_counts=None, fictional=False):
+    """For an export of the bundled sample, the first thing its card says: that the rows are fictional."""
+    if not fictional:
+        return ""
+    rows = sum(split["num_examples"] for splits in export_counts.values() for split in splits.values())
+    return (f"> **This is the fictional sample bundled with scifig, {rows} rows, not MMSci's data.** Its articles "
+            "are made up (ids `ncomms90001`–`ncomms90008`) to reproduce the real data's shape and quirks, for "
+            "trying scifig and testing; export from MMSci's archives for real use.\n\n")
+
+
+def render(infos=None, configs=None, export_counts=None, rows=None, samples=None, contamination=None, repo_id=None,
+           fictional=False):
     """The whole card as text: YAML front matter, then the sections of card.md. With `configs` (the export's data
-    files) it is the Hub export's card: loaded by `repo_id`, nothing that needs a clone."""
+    files) it is the Hub export's card: loaded by `repo_id`, nothing that needs a clone; `fictional`: the export
+    holds the bundled sample, and its first screen says so."""
     infos = infos if infos is not None else json.loads(paths.INFOS.read_text(encoding="utf-8"))
     export = configs is not None
     body = string.Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         homepage=scifig.HOMEPAGE,
+        sample_notice=sample_notice(export_counts, fictional),
         links=links(repo_id, export),
         load=load_section(repo_id, export),
         evaluate_rows=evaluate_rows(repo_id, export),
@@ -524,7 +551,8 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
 
 
 def write(path=None, **kwargs):
-    path = path or paths.output("README.md")
+    """Writes the card to `path` (the checkout's README.md unless given); returns the path."""
+    path = path or paths.output("README.md", "card writes README.md and docs/")
     text = render(**kwargs)
     Path(path).write_text(text, encoding="utf-8")
     DatasetCard.load(path)  # what the Hub parses: fails loudly on broken YAML
@@ -532,7 +560,7 @@ def write(path=None, **kwargs):
 
 
 def write_docs(root=None):
-    root = root or paths.output()
+    root = root or paths.output("", "card writes README.md and docs/")
     for name, text in render_docs().items():
         (Path(root) / name).parent.mkdir(parents=True, exist_ok=True)
         (Path(root) / name).write_text(text, encoding="utf-8")

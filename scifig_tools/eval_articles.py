@@ -45,6 +45,6 @@ def build(folder, commit):
 
 
 def write(listed, path=None):
-    path = Path(path or paths.output(scifig.EVAL_ARTICLES_FILE))
+    path = Path(path or paths.output(scifig.EVAL_ARTICLES_FILE, f"eval-articles writes {scifig.EVAL_ARTICLES_FILE}"))
     path.write_text(json.dumps(listed, indent=0) + "\n", encoding="utf-8")
     return path

@@ -152,9 +152,11 @@ def write_card(out_dir, repo_id=None):
         if entry["config_name"] == default:
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
+    fictional = json.loads((out_dir / MARKER).read_text(encoding="utf-8")).get("fictional_sample", False) if (
+        out_dir / MARKER).is_file() else False
     # the contamination paragraph measures the bundled sample: the export's card is about the export's own rows
     card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id,
-               contamination="")
+               contamination="", fictional=fictional)
     croissant.write(out_dir, repo_id)
     chart = paths.REPOSITORY / "assets" / "figures_per_subject.png"
     (out_dir / "assets").mkdir(exist_ok=True)
@@ -366,6 +368,38 @@ FORMATS = {
 }
 
 
+MARKER = ".scifig-export.json"  # what says a folder holds an export of scifig's, and in which format
+
+
+def claim(out_dir, format, fictional=False):
+    """Makes `out_dir` an export folder of `format`: a new or empty folder, or one an earlier export of the same
+    format wrote (then it is resumed). Anything else is refused, so no file of a user's is overwritten. The marker
+    also says whether any run wrote rows of the bundled (fictional) sample into it, for the card to say so."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / MARKER
+    if marker.is_file():
+        kept = json.loads(marker.read_text(encoding="utf-8"))
+        if kept.get("format") != format:
+            raise ValueError(f"{out_dir} holds a scifig export in the {kept.get('format')} format: write the {format} "
+                             "export into another folder")
+        fictional = fictional or kept.get("fictional_sample", False)
+    elif any(out_dir.iterdir()):
+        raise ValueError(f"{out_dir} is not empty and no scifig export wrote it (it has no {MARKER}), so nothing "
+                         "was written: export into a new or empty folder")
+    marker.write_text(json.dumps({"format": format, "fictional_sample": fictional,
+                                  "written_by": f"scifig {scifig.VERSION}"}) + "\n", encoding="utf-8")
+
+
+def is_the_sample(data_dir):
+    """Whether `data_dir` holds the bundled sample's archives (compared by content: a copy is the sample too)."""
+    if not data_dir:
+        return False
+    found = [(Path(data_dir).expanduser() / path.name, path) for path in sorted(paths.SAMPLE.glob("*.zip"))]
+    held = [(copy, original) for copy, original in found if copy.is_file()]
+    return bool(held) and all(copy.stat().st_size == original.stat().st_size
+                              and copy.read_bytes() == original.read_bytes() for copy, original in held)
+
+
 def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", max_shard_size="500MB",
            cache_dir=None, num_proc=None, progress=True, repo_id=None, **config_kwargs):
     """Prepares each config with the builder and writes it in one format.
@@ -386,7 +420,8 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
         already complete from an earlier run.
 
     Raises:
-        ValueError: an unknown format or config, or a config the format does not take.
+        ValueError: an unknown format or config, a config the format does not take, or an `out_dir` holding
+            files no scifig export of this format wrote.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
@@ -398,6 +433,7 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
     if wrong:
         raise ValueError(f"--format {format} writes {', '.join(chosen.configs)}, not {', '.join(wrong)}")
     options = ExportOptions(max_shard_size, num_proc, progress, repo_id)
+    claim(out_dir, format, is_the_sample(data_dir))
     report = {}
     for config in configs:
         builder = scifig.prepare(scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs),

@@ -20,11 +20,13 @@ how to score a file by its name), with VLMEvalKit's columns
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 import scifig
+from scifig_tools.parquet_layout import exported_files
 from scifig_tools.source import rows_of
 
 TASK_MODULE = "scifig_lmms"  # the module the task files name in `!function`
@@ -62,8 +64,24 @@ def _group(name, tasks, metric):
             + "metadata:\n  version: 1.0\n")
 
 
+def export_reference(dataset):
+    """How task files name the rows they read: an export's folder as an absolute path (lmms-eval may run from
+    anywhere), or a Hub id as given. A folder that no export wrote (the archives, say) is refused."""
+    folder = Path(str(dataset)).expanduser()
+    if folder.exists():
+        if not exported_files(folder):
+            raise ValueError(f"{dataset} is not a scifig export (no <config>/<split>-NNNNN-of-NNNNN.parquet files in "
+                             "it): lmms-eval reads an export, written by `python -m scifig_tools export OUT`, or its "
+                             "Hub id")
+        return str(folder.resolve())
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", str(dataset)):
+        raise ValueError(f"{dataset} is neither a folder nor a Hub id (ORG/NAME)")
+    return str(dataset)
+
+
 def lmms_eval_tasks(out_dir, dataset, split="validation"):
     """Writes the task folder for `lmms-eval --include_path OUT_DIR`; returns {task or group name: path}."""
+    dataset = export_reference(dataset)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{TASK_MODULE}.py").write_text(

@@ -68,6 +68,6 @@ def build(data_dir=None, configs=scifig.CONFIG_NAMES, cache_dir=None, num_proc=N
 
 
 def write(infos, path=None):
-    path = path or paths.output("dataset_infos.json")
+    path = path or paths.output("dataset_infos.json", "infos writes dataset_infos.json")
     Path(path).write_text(json.dumps(infos, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path

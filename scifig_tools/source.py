@@ -11,6 +11,16 @@ import scifig
 _AMBIGUOUS = {s for s in scifig.SUBJECTS if sum(s in subjects for subjects in scifig.TAXONOMY.values()) > 1}
 
 
+# What browse can show: one page layout per task.
+BROWSABLE = [name for name in scifig.CONFIG_NAMES if scifig.task_of(name) in ("captioning", "mcq", "pretraining")]
+
+
+def default_split(config):
+    """The split a tool shows unless told: validation, where the config has one, else its first."""
+    splits = scifig.RECIPES[scifig.task_of(config)].splits
+    return "validation" if "validation" in splits else splits[0]
+
+
 def rows_of(config, split, data_dir=None, base_url=None, dataset=None, **config_kwargs):
     """A split as a stream: from the archives, or from `dataset` (an export's folder or Hub id)."""
     if dataset is None:

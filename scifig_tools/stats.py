@@ -17,7 +17,7 @@ import scifig
 from scifig_tools import paths
 
 SUMMARY = Path(__file__).resolve().parent / "upstream" / "corpus_summary.json"
-CHART = "assets/figures_per_subject.png"  # under paths.output()
+CHART = "assets/figures_per_subject.png"  # in the scifig checkout (paths.output)
 _COLOURS = ["#4C72B0", "#55A868", "#C44E52", "#8172B2", "#CCB974"]
 
 
@@ -46,8 +46,8 @@ def counted(data_dir=None, base_url=None, **config_kwargs):
 
 
 def draw(counts, title, out=None):
-    out = out or paths.output(CHART)
     """Two bar panels (figures, articles) per subject, grouped and coloured by category, log scale."""
+    out = out or paths.output(CHART, f"stats draws {CHART}")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -7,12 +7,14 @@ import logging
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import scifig
 from scifig_tools import eval_articles, infos
+from scifig_tools.layout import write_zip
 from scifig_tools.serve import RangeServer
 
 from helpers import DUMMY, ROOT, copy_builder, rows_of
@@ -148,3 +150,22 @@ def test_the_committed_list_holds_what_it_counts():
 @pytest.mark.parametrize("config", ["captioning", "chat", "pretraining", "mcq_subcap2fig"])
 def test_every_training_config_is_clean_by_default(config, upstream):
     assert not set(_uids(config, data_dir=str(DUMMY))) & upstream["evaluation"]
+
+
+@pytest.mark.parametrize("exclude", [True, False])
+def test_a_benchmark_without_its_dev_and_test_files_still_loads_train(tmp_path, caplog, exclude):
+    """A partial copy or a train-only mirror: the evaluation articles come from the shipped list, with a warning
+    that says so, and exclude_eval_articles=False (which counts the leak) loads too."""
+    scifig.scifig_sources.eval_articles.cache_clear()
+    with zipfile.ZipFile(DUMMY / "benchmark.zip") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()
+                   if not info.is_dir() and "/train/" in info.filename}
+    write_zip(tmp_path / "benchmark.zip", members)
+    with caplog.at_level(logging.WARNING):
+        rows = scifig.load("captioning", split="train", data_dir=str(tmp_path), exclude_eval_articles=exclude)
+    assert "holds no dev/image_caption_generation_data.json" in caplog.text and "shipped with scifig" in caplog.text
+    shipped = scifig.shipped_eval_articles()
+    every = scifig.load("captioning", split="train", data_dir=str(DUMMY), exclude_eval_articles=False)
+    expected = [row["id"] for row in every.select_columns(["id", "uid"])
+                if not exclude or row["uid"] not in shipped.every]
+    assert rows["id"] == expected and len(expected) > 0

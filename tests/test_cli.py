@@ -73,3 +73,24 @@ def test_what_the_readme_has_users_write_is_ignored_by_git():
         assert found.returncode == 0, f"{path} is not in .gitignore"
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "--predictions preds.jsonl --out eval" in readme and "harness lmms-eval scifig_tasks" in readme
+
+
+def test_preview_and_browse_of_a_train_only_config_take_its_split(tmp_path):
+    preview = _tools("preview", "pretraining", "--data-dir", str(DUMMY), "--limit", "1")
+    assert preview.returncode == 0 and "scifig/pretraining [train] features:" in preview.stdout
+    browse = _tools("browse", "pretraining", "--data-dir", str(DUMMY), "--out", str(tmp_path / "site"))
+    assert browse.returncode == 0, browse.stderr
+    assert "browse: pretraining [train] (browse shows captioning, mcq," in browse.stdout
+    wrong = _tools("browse", "chat", "--data-dir", str(DUMMY), "--out", str(tmp_path / "chat"))
+    assert wrong.returncode == 2 and "invalid choice: 'chat'" in wrong.stderr
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default():
+    from scifig_tools.__main__ import parser
+
+    commands = parser()._subparsers._group_actions[0].choices
+    for name, command in [*commands.items(), *commands["harness"]._subparsers._group_actions[0].choices.items()]:
+        for action in command._actions:
+            if action.dest not in ("help", "run", "kind"):
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        assert "(default:" in command.format_help() or name == "harness", name

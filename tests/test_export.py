@@ -175,3 +175,27 @@ def test_a_parallel_export_writes_the_same_shards(big_benchmark, tmp_path):
                           cache_dir=str(tmp_path / "c2"), progress=False, num_proc=2)
     assert 0 < again["mcq/validation"]["written"] < 250
     assert again["mcq/validation"]["written"] + again["mcq/validation"]["skipped"] == 250
+
+
+def test_an_export_refuses_a_folder_it_did_not_write_and_resumes_its_own(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty and no scifig export wrote it"):
+        export.export(mine, configs=["mcq_fig2cap"], data_dir=str(DUMMY), progress=False)
+    assert sorted(path.name for path in mine.iterdir()) == ["notes.txt"]
+    out = tmp_path / "out"
+    first = export.export(out, configs=["mcq_fig2cap"], data_dir=str(DUMMY), progress=False)
+    again = export.export(out, configs=["mcq_fig2cap"], data_dir=str(DUMMY), progress=False)
+    assert first["mcq_fig2cap/validation"]["written"] == again["mcq_fig2cap/validation"]["skipped"] == 4
+    with pytest.raises(ValueError, match="holds a scifig export in the hub format"):
+        export.export(out, ["pretraining"], format="vila", data_dir=str(DUMMY))
+
+
+def test_the_card_of_an_export_of_the_sample_says_it_is_fictional_and_sizes_its_rows(exported):
+    card = (exported / "README.md").read_text(encoding="utf-8")
+    first_screen = card.split("\n## ", 1)[0]
+    counts = export.exported_splits(exported)
+    rows = sum(split["num_examples"] for splits in counts.values() for split in splits.values())
+    assert f"This is the fictional sample bundled with scifig, {rows} rows" in first_screen
+    assert DatasetCard.load(exported / "README.md").data.size_categories == ["n<1K"]

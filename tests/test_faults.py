@@ -1,6 +1,10 @@
 """A misbehaving HTTP server: every row arrives exactly once, or a clear error comes within a bounded time."""
 
 import itertools
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,7 +13,7 @@ import pytest
 import scifig
 from scifig_tools.serve import RangeRequestHandler, RangeServer
 
-from helpers import DUMMY
+from helpers import DUMMY, ROOT
 
 
 class _Plan:
@@ -105,3 +109,25 @@ def test_a_server_that_always_fails_names_the_archive(expected):
         server.stop()
     assert f"{server.url}benchmark.zip" in str(error.value)
     assert plan.done["fail"] > 5  # retried with backoff before giving up
+
+
+def _closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_no_server_is_named_as_the_network_with_the_remedy_in_one_line(tmp_path):
+    """A prepared load (datasets downloads the archive) and the export command, offline: the URL, that it is the
+    network, and data_dir= / base_url= to read a copy instead."""
+    mirror = f"http://127.0.0.1:{_closed_port()}/"
+    with pytest.raises(scifig.ScifigNetworkError) as error:
+        scifig.load("mcq", split="validation", base_url=mirror, cache_dir=str(tmp_path / "cache"))
+    message = str(error.value)
+    assert message.startswith(f"{mirror}benchmark.zip: cannot be reached (") and "\n" not in message
+    assert "is there a network? Pass data_dir= (--data-dir)" in message and "base_url= (--base-url)" in message
+    result = subprocess.run([sys.executable, "-m", "scifig_tools", "export", str(tmp_path / "out"), "--configs",
+                             "mcq_fig2cap", "--base-url", mirror], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "cannot be reached" in result.stderr and "--data-dir" in result.stderr

@@ -2,6 +2,7 @@
 `scifig_tools evaluate`, and the VLMEvalKit files read back against the builder's rows."""
 
 import base64
+import json
 import os
 import zlib
 
@@ -79,8 +80,12 @@ def lmms_results(exported, tmp_path_factory):
             raise NotImplementedError
 
     tasks = tmp_path_factory.mktemp("tasks")
-    harness.lmms_eval_tasks(tasks, exported)
     cwd = os.getcwd()
+    os.chdir(exported.parent)  # the export named as a user in its parent folder names it; lmms-eval runs elsewhere
+    try:
+        harness.lmms_eval_tasks(tasks, exported.name)
+    finally:
+        os.chdir(cwd)
     os.chdir(tmp_path_factory.mktemp("run"))
     try:
         results = evaluator.simple_evaluate(model=Stub(), tasks=["scifig_mcq", "scifig_mcq_circular",
@@ -204,3 +209,13 @@ def test_the_export_reads_back_as_its_datasets_rows(exported):
     built = scifig.load("mcq_fig2cap", split="validation", data_dir=str(DUMMY))
     assert exported_rows.num_rows == built.num_rows > 0
     assert rows_of(exported_rows) == rows_of(built)
+
+
+def test_lmms_eval_tasks_name_the_export_by_its_absolute_path_and_refuse_archives(exported, tmp_path, monkeypatch):
+    monkeypatch.chdir(exported.parent)
+    written = harness.lmms_eval_tasks(tmp_path / "tasks", exported.name)
+    assert f"dataset_path: {json.dumps(str(exported.resolve()))}" in written["scifig_mcq_fig2cap"].read_text()
+    with pytest.raises(ValueError, match="dummy_data is not a scifig export"):
+        harness.lmms_eval_tasks(tmp_path / "tasks", str(DUMMY))
+    hub = harness.lmms_eval_tasks(tmp_path / "hub", "example-org/scifig")["scifig_mcq_fig2cap"].read_text()
+    assert 'dataset_path: "example-org/scifig"' in hub

@@ -72,8 +72,8 @@ def test_an_installed_copy_wins_over_a_clone_folder_in_the_working_directory(ins
 def test_the_tools_work_from_an_installed_copy_in_an_empty_folder(installed, tmp_path):
     commands = {
         "export": ["export", "out", "--data-dir", str(DUMMY), "--configs", "mcq_fig2cap"],
-        "card": ["card"],
-        "infos": ["infos"],
+        "card": ["card", "--out", "card"],
+        "infos": ["infos", "--out", "dataset_infos.json"],
         "harness": ["harness", "vlmevalkit", "lmudata", "--data-dir", str(DUMMY)],
         "evaluate": ["evaluate", "--config", "mcq", "--baseline", "longest-option", "--data-dir", str(DUMMY),
                      "--out", "eval"],
@@ -85,12 +85,28 @@ def test_the_tools_work_from_an_installed_copy_in_an_empty_folder(installed, tmp
         "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"]
     card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "config_name: mcq_fig2cap" in card and (tmp_path / "out" / "assets" / "figures_per_subject.png").is_file()
+    # the export of the bundled sample says so on its first screen, and counts its own rows
+    assert "This is the fictional sample bundled with scifig, 9 rows" in card and "- n<1K" in card
     # the card of an installed copy is the repository's, rendered from what the wheel carries
-    assert (tmp_path / "README.md").read_text(encoding="utf-8") == (ROOT / "README.md").read_text(encoding="utf-8")
+    assert (tmp_path / "card" / "README.md").read_text(encoding="utf-8") == (ROOT / "README.md").read_text(
+        encoding="utf-8")
     assert json.loads((tmp_path / "dataset_infos.json").read_text(encoding="utf-8")) == json.loads(
         (ROOT / "dataset_infos.json").read_text(encoding="utf-8"))
     assert len(list((tmp_path / "lmudata").glob("*scifig_*_validation.tsv"))) == 4
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))["rows"] == 12
+
+
+@pytest.mark.parametrize("command,writes", [("card", "README.md"), ("infos", "dataset_infos.json"),
+                                            ("stats", "assets/figures_per_subject.png"),
+                                            ("dummy-data", "dummy_data/benchmark.zip")])
+def test_an_installed_copy_outside_a_checkout_never_overwrites_a_users_files(installed, tmp_path, command, writes):
+    mine = tmp_path / writes
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text("the user's own file\n")
+    result = _run(installed, tmp_path, "-m", "scifig_tools", command)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "is not in one" in result.stderr and "--out" in result.stderr
+    assert mine.read_text() == "the user's own file\n" and not (tmp_path / "docs").exists()
 
 
 def test_the_readmes_first_command_installs_the_package_and_previews_the_sample(installed):

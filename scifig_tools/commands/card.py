@@ -1,12 +1,15 @@
 """`python -m scifig_tools card`: README.md (the dataset card) and docs/, written from the builder."""
 
 import argparse
+from pathlib import Path
 
 from scifig_tools.cli import add_command
 
 
 def register(commands):
     parser = add_command(commands, "card", "write README.md (the dataset card) and docs/ from the builder")
+    parser.add_argument("--out", default=None, help="the folder to write README.md and docs/ into (default: the "
+                                                    "scifig checkout this runs in; elsewhere it refuses)")
     parser.set_defaults(run=run)
 
 
@@ -21,7 +24,10 @@ def run(args: argparse.Namespace) -> int:
     """
     from scifig_tools import card
 
-    print(f"wrote {card.write()}")
-    for path in card.write_docs():
+    folder = Path(args.out) if args.out else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    print(f"wrote {card.write(folder / 'README.md' if folder else None)}")
+    for path in card.write_docs(folder):
         print(f"wrote {path}")
     return 0

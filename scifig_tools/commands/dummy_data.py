@@ -22,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
     """
     from scifig_tools import dummy_data, paths
 
-    for path in dummy_data.build(args.out or paths.output("dummy_data")):
+    for path in dummy_data.build(args.out or paths.output("dummy_data", "dummy-data writes dummy_data/*.zip")):
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0

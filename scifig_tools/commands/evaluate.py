@@ -9,7 +9,7 @@ from scifig_tools.cli import add_command, add_source
 def register(commands):
     parser = add_command(commands, "evaluate", "score predictions (or a text-only baseline) on a split")
     parser.add_argument("--config", required=True, help="the config the predictions answer, e.g. mcq")
-    parser.add_argument("--split", default="validation")
+    parser.add_argument("--split", default="validation", help="the split the predictions answer")
     scored = parser.add_mutually_exclusive_group(required=True)
     scored.add_argument("--predictions", help='JSON lines: {"id": ..., "prediction": "<raw model text>"}')
     scored.add_argument("--baseline", choices=["random", "longest-option", "first-option"],

@@ -12,14 +12,14 @@ def register(commands):
     lmms = add_command(harnesses, "lmms-eval", "lmms-eval tasks reading an export")
     lmms.add_argument("out_dir", help="the folder to write into: lmms-eval's --include_path")
     lmms.add_argument("--dataset", required=True, help="a folder written by `export`, or its Hub id")
-    lmms.add_argument("--split", default="validation")
+    lmms.add_argument("--split", default="validation", help="the split the tasks evaluate")
     lmms.set_defaults(run=run_lmms_eval)
 
     vlmevalkit = add_command(harnesses, "vlmevalkit", "VLMEvalKit multiple-choice TSVs")
     vlmevalkit.add_argument("out_dir", help="the folder to write into: VLMEvalKit's $LMUData (is it set in this "
                                             "shell?)")
     vlmevalkit.add_argument("--dataset", help="a folder written by `export`, or its Hub id, instead of the archives")
-    vlmevalkit.add_argument("--split", default="validation")
+    vlmevalkit.add_argument("--split", default="validation", help="the split the TSVs hold")
     add_source(vlmevalkit)
     vlmevalkit.set_defaults(run=run_vlmevalkit)
 

@@ -8,8 +8,8 @@ from scifig_tools.cli import add_command
 def register(commands):
     parser = add_command(commands, "serve", "serve a folder of archives with HTTP Range support")
     parser.add_argument("directory", help="the folder holding benchmark.zip, pretraindata.zip and rawdata.zip")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="the port to listen on")
     parser.set_defaults(run=run)
 
 
