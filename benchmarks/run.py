@@ -116,13 +116,11 @@ def child_tiny_model(data_dir, steps):
     """Training steps/s of the tiny Qwen2-VL the tests build, on `sft` rows (batch 1): what a model consumes."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    import tiny_qwen2vl
-
     import scifig
+    from scifig_tools import tiny_models
 
-    processor = tiny_qwen2vl.processor()
-    model = tiny_qwen2vl.model(processor.tokenizer)
+    processor = tiny_models.qwen2vl_processor()
+    model = tiny_models.qwen2vl_model(processor.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     rows = list(scifig.load("sft", split="train", streaming=True, data_dir=data_dir).take(steps))
     started = time.perf_counter()

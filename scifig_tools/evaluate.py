@@ -16,13 +16,11 @@ installed, otherwise listed as unavailable with the reason, never as 0.
 
 import hashlib
 import json
-import re
 from pathlib import Path
-
-import numpy as np
-from scipy import stats
+from typing import NamedTuple, Optional
 
 import scifig
+from scifig_tools import captioning, judge
 from scifig_tools.browse import browse
 from scifig_tools.predictions import read_predictions, write_predictions
 from scifig_tools.report import markdown_table
@@ -60,85 +58,20 @@ def references(config, split, data_dir=None, base_url=None, dataset=None, circul
     return rows
 
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-
-
-def _tokens(text):
-    """Lower-cased words and punctuation: the tokenisation CIDEr-D sees (no Java PTB tokenizer here)."""
-    return " ".join(_TOKEN.findall(text.lower()))
-
-
-def _meteor(hypotheses, references_):
-    try:
-        import nltk
-        from nltk.translate.meteor_score import meteor_score
-
-        nltk.data.find("corpora/wordnet")
-    except (ImportError, LookupError) as error:
-        return {"available": False, "reason": f"nltk's wordnet data is not installed ({type(error).__name__})"}
-    scores = [meteor_score([r.split()], h.split()) for h, r in zip(hypotheses, references_)]
-    return {"available": True, "score": float(np.mean(scores))}
-
-
-def _bertscore(hypotheses, references_):
-    try:
-        from bert_score import score
-    except ImportError:
-        return {"available": False, "reason": "bert-score is not installed"}
-    try:
-        _, _, f1 = score(hypotheses, references_, lang="en", verbose=False)
-    except OSError as error:  # the model is not in the local cache and the hub is out of reach
-        return {"available": False, "reason": f"its model is not available locally: {error}"}
-    return {"available": True, "f1": float(f1.mean())}
-
-
-def caption_metrics(hypotheses, references_):
-    """Corpus metrics over aligned hypothesis/reference lists."""
-    import sacrebleu
-    from pycocoevalcap.cider.cider import Cider
-    from rouge_score import rouge_scorer
-
-    if not hypotheses:
-        return {"n": 0}
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references_])
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    rouge = [scorer.score(r, h)["rougeL"].fmeasure for h, r in zip(hypotheses, references_)]
-    keys = range(len(hypotheses))
-    cider, _ = Cider().compute_score({k: [_tokens(references_[k])] for k in keys},
-                                     {k: [_tokens(hypotheses[k])] for k in keys})
-    sem = stats.sem(rouge) if len(rouge) > 1 else float("nan")
-    half = float(stats.t.ppf(0.975, len(rouge) - 1) * sem) if len(rouge) > 1 else None
-    return {
-        "n": len(hypotheses),
-        "bleu_precisions": {f"bleu{n + 1}": p for n, p in enumerate(bleu.precisions)},
-        "bleu4": bleu.score,
-        "rougeL": float(np.mean(rouge)),
-        "rougeL_ci95": ([max(0.0, float(np.mean(rouge)) - half), min(1.0, float(np.mean(rouge)) + half)]
-                        if half is not None else [None, None]),
-        "ciderD": float(cider),
-        "meteor": _meteor(hypotheses, references_),
-        "bertscore": _bertscore(hypotheses, references_),
-    }
-
-
-def score_captioning(rows, predictions, only_predicted=False):
-    """Caption metrics over every row with a reference caption: a row without a prediction is scored as an empty
-    caption (0 under each per-sample metric), unless `only_predicted`."""
+def score_captioning(rows, predictions, only_predicted=False, protocol="scifig", k=1, bertscore=None):
+    """Captioning scores by one protocol (scifig_tools.captioning): over every figure with a reference caption, a
+    figure without a prediction scoring 0 under each metric, unless `only_predicted`."""
     check_ids(rows, predictions)
-    pairs = [(row, predictions.get(row["id"], "")) for row in rows if row["caption"] is not None
-             and (row["id"] in predictions or not only_predicted)]
-    by_category = {}
-    for category in sorted({row["category"] for row, _ in pairs}):
-        chosen = [(row, text) for row, text in pairs if row["category"] == category]
-        by_category[category] = caption_metrics([t for _, t in chosen], [r["caption"] for r, _ in chosen])
+    found = captioning.score(protocol, rows, predictions, k, only_predicted, bertscore)
+    scored = [row for row in rows if row["caption"] is not None and (row["id"] in predictions or not only_predicted)]
     return {
         "task": "captioning",
         "rows": len(rows),
         "distinct_figures": len({row["figure_id"] for row in rows}),
-        "coverage": coverage(rows, predictions, len(pairs), only_predicted),
+        "coverage": coverage(rows, predictions, len(scored), only_predicted),
         "unscorable": sum(1 for row in rows if row["caption"] is None),  # reference withheld (test)
-        "overall": caption_metrics([t for _, t in pairs], [r["caption"] for r, _ in pairs]),
-        "by_category": by_category,
+        "protocol": protocol,
+        protocol: found,
     }
 
 
@@ -236,41 +169,78 @@ def _mcq_lines(metrics):
 
 
 def _caption_lines(metrics):
-    table = []
-    for name, result in [(f"overall{_on(metrics)}", metrics["overall"])] + list(metrics["by_category"].items()):
-        if not result.get("n"):
-            continue
-        p = result["bleu_precisions"]
-        table.append([name, result["n"], *(f"{p[f'bleu{n}']:.1f}" for n in range(1, 5)), f"{result['bleu4']:.1f}",
-                      f"{100 * result['rougeL']:.1f}", f"{100 * result['ciderD']:.1f}",
-                      _optional(result["meteor"], "score"), _optional(result["bertscore"], "f1")])
-    return [markdown_table(["group", "n", "BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4 prec.", "BLEU-4", "ROUGE-L",
-                            "CIDEr-D", "METEOR", "BERTScore F1"], table)]
+    protocol = metrics["protocol"]
+    found = metrics[protocol]
+    lines = [CAPTION_PROTOCOL_LINES[protocol](found, _on(metrics))]
+    if found.get("unavailable"):
+        lines += ["", "Not computed: " + "; ".join(f"{name}: {why}" for name, why in found["unavailable"].items())]
+    if "judge" in metrics:
+        judge = metrics["judge"]
+        lines += ["", f"Judge (G-Eval relevance, 1-5): {_score(judge['relevance'])} over {judge['sample']} figures "
+                      f"(seed {judge['seed']}), model {judge['model']}, prompt sha256 {judge['prompt_sha256']}; "
+                      f"{judge['unparsed']} ratings unreadable (scored 0, as upstream)."]
+    return lines
 
 
-def _optional(result, key):
-    return f"{100 * result[key]:.1f}" if result.get("available") else "unavailable"
+def _score(value, scale=1):
+    return "—" if value is None or value != value else f"{scale * value:.2f}"
+
+
+def _mmsci_lines(found, on):
+    runs = f"; the mean of {found['k']} runs" if found["k"] > 1 else ""
+    skipped = ", ".join(map(str, found["skipped_empty"]))
+    return "\n".join([
+        f"MMSci's textgen_scores (per figure, then averaged{runs}) over {found['figures']} figures{on}; empty "
+        f"predictions skipped, as upstream does: {skipped}. Scores x100.", "",
+        markdown_table(list(found["scores"]), [[_score(value, 100) for value in found["scores"].values()]])])
+
+
+def _vlmevalkit_lines(found, on):
+    rows = [[name] + [_score(values.get(column)) for column in captioning.VLMEVALKIT_COLUMNS]
+            for name, values in found["table"].items()]
+    return "\n".join([
+        f"VLMEvalKit's MMSci captioning columns over {found['rows']} rows ({found['figures']} figures){on}; "
+        f"{found['empty_predictions']} empty predictions scored 0 (VLMEvalKit stops at them with a KeyError).", "",
+        markdown_table(["subject", *captioning.VLMEVALKIT_COLUMNS], rows), "", found["note"]])
+
+
+def _scifig_lines(found, on):
+    if not found["figures"]:
+        return "No figure to score."
+    corpus = found["corpus"]
+    rows = [[name, _score(value["mean"], 100), "–".join(_score(v, 100) for v in value["ci95"])]
+            for name, value in found["scores"].items()]
+    return "\n".join([
+        f"Over {found['figures']} figures{on} ({found['empty_predictions']} empty predictions, scored 0). Corpus "
+        f"BLEU-4 {_score(corpus['BLEU-4'], 100)} (sacrebleu, 13a tokens), corpus CIDEr-D "
+        f"{_score(corpus['CIDEr-D'], 100)} (pycocoevalcap, over {found['cider_tokens']}); per figure, with 95% "
+        "bootstrap intervals over figures (x100):", "",
+        markdown_table(["metric (per figure)", "mean", "95% CI"], rows)])
+
+
+CAPTION_PROTOCOL_LINES = {"mmsci": _mmsci_lines, "vlmevalkit": _vlmevalkit_lines, "scifig": _scifig_lines}
 
 
 def chart(metrics, path, title):
-    """Accuracy (or ROUGE-L) per category with 95% intervals."""
+    """Multiple choice: accuracy per category with 95% intervals. Captioning: the protocol's headline scores (with
+    95% intervals where it has them)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     if metrics["task"] == "multiple-choice":
-        groups = metrics["by_category"]
-        values = [groups[c]["accuracy"] for c in groups]
-        intervals = [groups[c]["ci95"] for c in groups]
+        groups = {name: (result["accuracy"], result["ci95"]) for name, result in metrics["by_category"].items()}
         label = "accuracy"
     else:
-        groups = {c: r for c, r in metrics["by_category"].items() if r.get("n")}
-        values = [groups[c]["rougeL"] for c in groups]
-        intervals = [groups[c]["rougeL_ci95"] for c in groups]
-        label = "ROUGE-L"
-    lower = [v - (i[0] if i[0] is not None else v) for v, i in zip(values, intervals)]
-    upper = [(i[1] if i[1] is not None else v) - v for v, i in zip(values, intervals)]
+        found = metrics[metrics["protocol"]]
+        groups = {name: (value["mean"], value["ci95"]) if isinstance(value, dict) else
+                  (value / found.get("scale", 1), [None, None])
+                  for name, value in found["scores"].items() if value is not None}
+        label = f"{metrics['protocol']} protocol"
+    values = [value or 0.0 for value, _ in groups.values()]
+    lower = [v - (i[0] if i[0] is not None else v) for v, (_, i) in zip(values, groups.values())]
+    upper = [(i[1] if i[1] is not None else v) - v for v, (_, i) in zip(values, groups.values())]
     fig, axis = plt.subplots(figsize=(8, 0.5 * len(values) + 1.5))
     axis.barh(range(len(values)), values, xerr=[lower, upper], color="#4C72B0", capsize=3)
     axis.set_yticks(range(len(values)), list(groups), fontsize=8)
@@ -283,14 +253,39 @@ def chart(metrics, path, title):
     return path
 
 
+class CaptionScoring(NamedTuple):
+    """How captions are scored: the protocol (scifig_tools.captioning), k samples per figure (mmsci), BERTScore's
+    model ("none": left out; a local folder: every layer unless `bertscore_layer`), and the judge (an OpenAI-
+    compatible endpoint and model; `judge_sample` figures drawn with `seed`)."""
+
+    protocol: str = "scifig"
+    k: int = 1
+    bertscore_model: Optional[str] = captioning.BertScore.DEFAULT_MODEL
+    bertscore_layer: Optional[int] = None
+    judge_url: Optional[str] = None
+    judge_model: Optional[str] = None
+    judge_sample: int = 100
+    seed: int = 0
+
+    def bertscore(self):
+        """The BertScore to compute, or None: "none" asked, or bert-score not installed (then said so)."""
+        if str(self.bertscore_model).lower() == "none":
+            return None
+        try:
+            import bert_score  # noqa: F401 - only whether it is there
+        except ImportError:
+            return None
+        return captioning.BertScore(self.bertscore_model, self.bertscore_layer)
+
+
 def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base_url=None, out=None,
              browse_errors=True, dataset=None, circular=False, blind_predictions=None, only_predicted=False,
-             **config_kwargs):
+             captions=CaptionScoring(), **config_kwargs):
     """Scores one split; with `out`, writes metrics.json, metrics.md, a chart and (for errors) an errors/ site.
     Every scorable row counts (a row without a prediction is wrong) unless `only_predicted`. `circular` scores a
     run over every rotation of the options (ids `<id>-c<k>`); `blind_predictions`, a run without the figures, adds
-    the image gain. metrics.json records what was scored: scifig's version and code, the config, the split and the
-    identity of the data (the archives' or the export's)."""
+    the image gain; `captions` says how captions are scored. metrics.json records what was scored: scifig's
+    version and code, the config, the split and the identity of the data (the archives' or the export's)."""
     if (predictions is None) == (baseline is None):
         raise ValueError("give exactly one of predictions (a .jsonl path) or baseline")
     if (circular or blind_predictions) and not scifig.is_mcq(config):
@@ -307,21 +302,30 @@ def evaluate(config, split, predictions=None, baseline=None, data_dir=None, base
         if out:
             predictions = write_predictions(predicted, out / f"predictions-{baseline}.jsonl")
     else:
-        predicted = read_predictions(predictions)
-    metrics = (score_circular if circular else score_mcq if mcq else score_captioning)(rows, predicted,
-                                                                                        only_predicted)
+        predicted = read_predictions(predictions, samples=captions.k if not mcq else 1)
+    if mcq:
+        metrics = (score_circular if circular else score_mcq)(rows, predicted, only_predicted)
+    else:
+        metrics = score_captioning(rows, predicted, only_predicted, captions.protocol, captions.k,
+                                   captions.bertscore())
+        if captions.judge_url:
+            metrics["judge"] = judge.relevance(rows, predicted, captions)
     if blind_predictions:
         metrics["image_gain"] = image_gain(rows, predicted, read_predictions(blind_predictions))
     metrics.update({"config": config, "split": split,
                     "predictions": str(predictions) if predictions else f"baseline:{baseline}",
-                    "scifig": {"version": str(scifig.VERSION), "code": scifig.code_hash()},
+                    "software": {"scifig": str(scifig.VERSION), "code": scifig.code_hash()},
                     "data": data_identity(config, data_dir, base_url, dataset)})
     if out:
-        title = f"scifig {config} [{split}] — {Path(str(predictions)).name if predictions else baseline}"
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        (out / "metrics.md").write_text(markdown(metrics, title), encoding="utf-8")
-        chart(metrics, out / "by_category.png", title)
-        if browse_errors and predictions and dataset is None and not circular:
+        _write(out, metrics, config, split, f"{Path(str(predictions)).name if predictions else baseline}")
+        if browse_errors and predictions and dataset is None and not circular and mcq:
             browse(config, split, out / "errors", data_dir=data_dir, base_url=base_url,
                    predictions=predictions, only_errors=True, **config_kwargs)
     return metrics
+
+
+def _write(out, metrics, config, split, scored):
+    title = f"scifig {config} [{split}] — {scored}"
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "metrics.md").write_text(markdown(metrics, title), encoding="utf-8")
+    chart(metrics, out / "by_category.png", title)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 import scifig
+from scifig_tools.lmms_tasks import CAPTION_METRICS
 from scifig_tools.parquet_layout import exported_files
 from scifig_tools.source import rows_of
 
@@ -108,7 +109,7 @@ def lmms_eval_tasks(out_dir, dataset, split="validation"):
         files[f"scifig_mcq{suffix}"] = _group(f"scifig_mcq{suffix}", members, headline)
     files["scifig_captioning"] = _task(
         "scifig_captioning", dataset, "captioning", split, "doc_to_visual", "caption_doc_to_text",
-        "caption_doc_to_target", "caption_process_results", [_metric(m) for m in ("bleu4", "rougeL", "ciderD")],
+        "caption_doc_to_target", "caption_process_results", [_metric(m) for m in CAPTION_METRICS],
         _GENERATION["captioning"])
     paths = {}
     for name, text in files.items():

@@ -6,13 +6,14 @@ Rows come from a scifig export (a folder or its Hub id) read by lmms-eval with `
 """
 
 import functools
+import os
 
 import datasets
 
 import scifig
 from scifig import ANSWER_LETTERS
+from scifig_tools import captioning
 from scifig_tools.answers import ANSWER_INSTRUCTION
-from scifig_tools.evaluate import caption_metrics
 from scifig_tools.scoring import score_circular, score_mcq
 
 # MMSci's own captioning prompt (its run_captioning.py, grounded on the abstract, as by default there).
@@ -137,24 +138,38 @@ def vanilla_accuracy(items):
     return _value(_score(items)["circular"]["vanilla"])
 
 
+# ---- captioning: MMSci's textgen_scores metrics, as `evaluate --protocol mmsci` computes them ----
+#
+# lmms-eval metric names are function names: bleu1 ... rougeLsum for MMSci's keys "BLEU-1" ... "rougeLSum".
+# BERTScore needs its model: SCIFIG_BERTSCORE_MODEL (a Hub name or a local folder) turns it on.
+
+CAPTION_METRICS = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "bleu": "BLEU",
+                   "rouge1": "rouge1", "rouge2": "rouge2", "rougeL": "rougeL", "rougeLsum": "rougeLSum",
+                   "meteor": "METEOR", "bertscore": "BERTSCORE"}
+
+
 def caption_process_results(doc, results):
-    item = (results[0], doc["caption"])
-    return {name: item for name in ("bleu4", "rougeL", "ciderD")}
+    item = (("id", doc["id"]), ("figure_id", doc["figure_id"]), ("caption", doc["caption"]), ("reply", results[0]))
+    return {name: item for name in CAPTION_METRICS}
 
 
 @functools.lru_cache(maxsize=4)
 def _caption_score(items):
-    scored = [(prediction, reference) for prediction, reference in items if reference is not None]
-    return caption_metrics([prediction for prediction, _ in scored], [reference for _, reference in scored])
+    rows = [dict(item) for item in items]
+    predictions = {row["id"]: row.pop("reply") or "" for row in rows}
+    model = os.environ.get("SCIFIG_BERTSCORE_MODEL")
+    bertscore = captioning.BertScore(model) if model and model.lower() != "none" else None
+    return captioning.score_mmsci(rows, predictions, bertscore=bertscore)["scores"]
 
 
-def bleu4(items):
-    return _caption_score(tuple(items))["bleu4"]
+def _caption_metric(name):
+    def aggregate(items):
+        return _caption_score(tuple(items)).get(CAPTION_METRICS[name], float("nan"))
+
+    aggregate.__name__ = aggregate.__qualname__ = name
+    aggregate.__doc__ = f"MMSci's {CAPTION_METRICS[name]} (textgen_scores.py), per figure then averaged."
+    return aggregate
 
 
-def rougeL(items):  # noqa: N802 - the metric's name
-    return _caption_score(tuple(items))["rougeL"]
-
-
-def ciderD(items):  # noqa: N802 - the metric's name
-    return _caption_score(tuple(items))["ciderD"]
+for _name in CAPTION_METRICS:
+    globals()[_name] = _caption_metric(_name)

@@ -8,10 +8,11 @@ class PredictionsError(ValueError):
     """A predictions file that cannot be scored as given: the message names the line or the ids."""
 
 
-def read_predictions(path):
+def read_predictions(path, samples=1):
     """{id: prediction text} from JSON lines, or from VLMEvalKit's prediction file (its .xlsx, .tsv or .csv with
     `id` and `prediction` columns, as it writes for a TSV from `scifig_tools harness vlmevalkit`); malformed
-    lines, duplicate ids and a file with no prediction at all are errors that name them."""
+    lines, duplicate ids and a file with no prediction at all are errors that name them. With `samples` > 1 each
+    prediction is a list of that many texts (k samples per figure, as MMSci's captioning runs write them)."""
     if str(path).endswith((".xlsx", ".tsv", ".csv")):
         return _read_table(path)
     predictions, duplicates = {}, []
@@ -26,9 +27,10 @@ def read_predictions(path):
                 at = "the end of the line" if error.pos >= end else f"character {error.pos + 1}"
                 raise PredictionsError(f"{path}:{number}: not JSON ({error.msg} at {at})") from None
             if not isinstance(record, dict) or not isinstance(record.get("id"), str) \
-                    or not isinstance(record.get("prediction"), str):
+                    or not _shaped(record.get("prediction"), samples):
+                shape = "str" if samples == 1 else f"[{samples} str]"
                 raise PredictionsError(
-                    f'{path}:{number}: expected {{"id": str, "prediction": str}}, got {line.strip()[:120]}')
+                    f'{path}:{number}: expected {{"id": str, "prediction": {shape}}}, got {line.strip()[:120]}')
             if record["id"] in predictions:
                 duplicates.append(record["id"])
             predictions[record["id"]] = record["prediction"]
@@ -37,6 +39,12 @@ def read_predictions(path):
     if not predictions:
         raise PredictionsError(f"{path}: holds no predictions (one {{\"id\": ..., \"prediction\": ...}} per line)")
     return predictions
+
+
+def _shaped(prediction, samples):
+    if samples == 1:
+        return isinstance(prediction, str)
+    return isinstance(prediction, list) and len(prediction) == samples and all(isinstance(p, str) for p in prediction)
 
 
 def write_predictions(predictions, path):

@@ -79,11 +79,24 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class RangeServer(http.server.ThreadingHTTPServer):
+class BackgroundServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that serves from a thread of its own until stopped (the tests' servers)."""
+
+    daemon_threads = True
+
+    def start(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class RangeServer(BackgroundServer):
     """Serves `directory`; `bytes_sent` counts body bytes, `ranges` lists (path, first, last) served, `url` is the
     base URL."""
 
-    daemon_threads = True
     # A reader opens a connection per read-ahead thread at once, DataLoader workers as many each: socketserver's
     # backlog of 5 would drop the others' SYN, which the client sends again only after a second.
     request_queue_size = 128
@@ -93,11 +106,3 @@ class RangeServer(http.server.ThreadingHTTPServer):
         self.ranges = []
         super().__init__((host, port), lambda *a, **kw: handler(*a, directory=str(directory), **kw))
         self.url = f"http://{host}:{self.server_address[1]}/"
-
-    def start(self):
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()

@@ -1,6 +1,6 @@
 """Run inside LLaMA-Factory's own environment (tests/run.sh builds .venv-llamafactory): its data pipeline, its
 qwen2_vl template and its multimodal checks on a `--format llamafactory` export, driven by the export's own recipe
-(the model swapped for the tiny one built by tiny_qwen2vl, bf16 off on CPU). Prints what it read as JSON.
+(the model swapped for the tiny one scifig_tools.tiny_models builds, bf16 off on CPU). Prints what it read as JSON.
 
     python tests/llamafactory_check.py EXPORT_DIR RECIPE_YAML WORK_DIR
 """
@@ -9,17 +9,20 @@ import json
 import sys
 from pathlib import Path
 
-import tiny_qwen2vl
-import yaml
-from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
-from llamafactory.hparams import get_train_args
-from llamafactory.model import load_tokenizer
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # scifig_tools (its tiny models import no scifig)
+
+import yaml  # noqa: E402
+from llamafactory.data import get_dataset, get_template_and_fix_tokenizer  # noqa: E402
+from llamafactory.hparams import get_train_args  # noqa: E402
+from llamafactory.model import load_tokenizer  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from scifig_tools import tiny_models  # noqa: E402
 
 
 def main(export_dir, recipe, work):
     work = Path(work)
-    model = tiny_qwen2vl.model_folder(work / "tiny-qwen2-vl")
+    model = tiny_models.qwen2vl(work / "tiny-qwen2-vl")
     arguments = yaml.safe_load(Path(recipe).read_text(encoding="utf-8"))
     arguments.update(model_name_or_path=str(model), output_dir=str(work / "saves"), bf16=False,
                      preprocessing_num_workers=None, report_to="none")

@@ -8,6 +8,13 @@
 #   .venv-llamafactory LLaMA-Factory with its own pins: its data pipeline on an export (run from the trainer tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Debian's packages the tests read: headless Chromium (the browse page test) and WordNet 3.0 (METEOR, in place of
+# nltk's downloader: scifig_tools/metric_resources.py). Installed where apt can, as root; else those tests skip.
+if { ! command -v chromium >/dev/null || [ ! -f /usr/share/wordnet/index.sense ]; } && command -v apt-get >/dev/null \
+        && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+        wordnet-base wordnet-sense-index >/dev/null
+fi
 builder_requirements() { sed -n '1,/^# scifig_tools/p' requirements.txt | grep -v '^datasets'; }
 
 python3 -m venv .venv
@@ -17,6 +24,7 @@ python3 -m venv .venv
 # lmms-eval for the harness parity tests, with the dependencies its evaluator imports (see the file for why trimmed).
 .venv/bin/pip install -q --no-deps "lmms-eval==0.7.3"
 .venv/bin/pip install -q -r tests/requirements-lmms-eval.txt
+.venv/bin/pip install -q -r tests/requirements-metrics.txt
 .venv/bin/ruff check .
 echo "== datasets $(.venv/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv/bin/python -m pytest tests -q

@@ -61,7 +61,7 @@ def test_export_card_validates_and_maps_every_split(exported):
 def test_export_card_stands_alone_and_names_its_hub_id(exported):
     text = (exported / "README.md").read_text(encoding="utf-8")
     body = text.split("\n---\n", 1)[1]
-    linked = sorted(set(re.findall(r"\]\((?!https?:|#)([^)]+)\)", body)))
+    linked = sorted(set(re.findall(r"\]\((?!https?:|#)([^)#]+)(?:#[^)]*)?\)", body)))
     assert linked and all((exported / path).is_file() for path in linked), linked  # every relative link resolves
     # nothing that needs a clone of the code repository, in the card or in what it links to
     for text in [body] + [(exported / path).read_text(encoding="utf-8") for path in linked if path.endswith(".md")]:

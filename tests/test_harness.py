@@ -12,13 +12,13 @@ import pytest
 
 import scifig
 from scifig import ANSWER_LETTERS
+from scifig_tools import captioning, harness, lmms_tasks
 from scifig_tools import evaluate as ev
-from scifig_tools import harness
 from scifig_tools import scoring as sc
 from scifig_tools.answers import ANSWER_INSTRUCTION
 from scifig_tools.predictions import PredictionsError
 
-from helpers import DUMMY, SCRIPTS_RUN, rows_of
+from helpers import DUMMY, SCRIPTS_RUN, meteor_data, rows_of
 
 if SCRIPTS_RUN:
     pytest.skip("the harnesses read the export, written and read with datasets >= 4", allow_module_level=True)
@@ -41,7 +41,7 @@ def _reply(row, context):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
-    export.export(out, configs=MCQ_CONFIGS + ["mcq"], data_dir=str(DUMMY), progress=False,
+    export.export(out, configs=MCQ_CONFIGS + ["mcq", "captioning"], data_dir=str(DUMMY), progress=False,
                   cache_dir=str(tmp_path_factory.mktemp("cache")))
     return out
 
@@ -64,13 +64,15 @@ def lmms_results(exported, tmp_path_factory):
         for circular in (False, True):
             for row in _rows(exported, config, circular):
                 by_context[row["prompt"] + ANSWER_INSTRUCTION] = row
+    captions = {lmms_tasks.caption_doc_to_text(row): _caption_reply(row) for row in _caption_rows(exported)}
 
     class Stub(lmms):
         """Answers from the table above; "A" whatever the question when the task gives it no figure."""
 
         def generate_until(self, requests):
-            return ["A" if request.args[4].endswith("_blind") else _reply(by_context[request.args[0]],
-                                                                           request.args[0])
+            return [captions[request.args[0]] if request.args[4] == "scifig_captioning" else
+                    "A" if request.args[4].endswith("_blind") else _reply(by_context[request.args[0]],
+                                                                          request.args[0])
                     for request in requests]
 
         def loglikelihood(self, requests):
@@ -89,11 +91,33 @@ def lmms_results(exported, tmp_path_factory):
     os.chdir(tmp_path_factory.mktemp("run"))
     try:
         results = evaluator.simple_evaluate(model=Stub(), tasks=["scifig_mcq", "scifig_mcq_circular",
-                                                                 "scifig_mcq_blind"],
+                                                                 "scifig_mcq_blind", "scifig_captioning"],
                                             task_manager=TaskManager(include_path=str(tasks)), log_samples=False)
         return results["results"]
     finally:
         os.chdir(cwd)
+
+
+def _caption_rows(exported):
+    return [dict(row, abstract=abstract) for row, abstract in zip(
+        ev.references("captioning", "validation", dataset=exported),
+        datasets.load_dataset(str(exported), "captioning", split="validation")["abstract"])]
+
+
+def _caption_reply(row):
+    """A fixed table of caption replies, one per figure: the reference, half of it, an unrelated text, nothing."""
+    shapes = [row["caption"], row["caption"][: len(row["caption"]) // 2], "A bar chart of unrelated data.", ""]
+    return shapes[zlib.crc32(row["figure_id"].encode()) % len(shapes)]
+
+
+def test_lmms_eval_captioning_reports_the_mmsci_protocols_numbers(lmms_results, exported):
+    meteor_data()
+    rows = _caption_rows(exported)
+    ours = captioning.score_mmsci(rows, {row["id"]: _caption_reply(row) for row in rows})["scores"]
+    theirs = lmms_results["scifig_captioning"]
+    assert {name: theirs[f"{name},none"] for name in lmms_tasks.CAPTION_METRICS if name != "bertscore"} == {
+        name: ours[key] for name, key in lmms_tasks.CAPTION_METRICS.items() if name != "bertscore"}
+    assert 0 < ours["BLEU-1"] < 1 and ours["METEOR"] > 0
 
 
 def _predictions(rows):

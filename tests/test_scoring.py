@@ -13,7 +13,7 @@ from PIL import Image
 
 import scifig
 from scifig_tools import audit as audit_tool
-from scifig_tools import dummy_data
+from scifig_tools import captioning, dummy_data
 from scifig_tools import evaluate as ev
 from scifig_tools import scoring as sc
 from scifig_tools.audit import audit
@@ -94,29 +94,27 @@ def test_prediction_file_errors_name_the_problem(tmp_path, lines, message):
     assert message in str(error.value)
 
 
-def test_caption_metrics_against_hand_computed_values():
-    hypotheses = ["the cat sat on the mat", "a dog ran in the park today"]
-    references = ["the cat sat on the mat", "a dog ran in a park"]
-    metrics = ev.caption_metrics(hypotheses, references)
+def test_the_scifig_protocols_corpus_bleu_and_rouge_against_hand_computed_values():
+    rows = [{"id": f"r{n}", "figure_id": f"f{n}", "caption": caption, "category": "Physical sciences",
+             "subject": "Physics"} for n, caption in enumerate(["the cat sat on the mat", "a dog ran in a park"])]
+    found = captioning.score_scifig(rows, {"r0": "the cat sat on the mat", "r1": "a dog ran in the park today"})
     # clipped n-gram matches over the corpus: 1-grams (6+5)/(6+7), 2-grams (5+3)/(5+6), 3-grams (4+2)/(4+5),
     # 4-grams (3+1)/(3+4); hypotheses are longer than references, so no brevity penalty
     precisions = [11 / 13, 8 / 11, 6 / 9, 4 / 7]
-    got = [metrics["bleu_precisions"][f"bleu{n}"] for n in range(1, 5)]
-    assert got == pytest.approx([100 * p for p in precisions])
-    geometric = (precisions[0] * precisions[1] * precisions[2] * precisions[3]) ** 0.25
-    assert metrics["bleu4"] == pytest.approx(100 * geometric)
+    assert found["corpus"]["BLEU precisions"] == pytest.approx(precisions)
+    assert found["corpus"]["BLEU-4"] == pytest.approx((precisions[0] * precisions[1] * precisions[2]
+                                                       * precisions[3]) ** 0.25)
     # ROUGE-L: identical pair 1; pair two has LCS 5 of 7 and 6 tokens: F = 2*(5/7)*(5/6)/(5/7 + 5/6) = 10/13
-    assert metrics["rougeL"] == pytest.approx((1 + 10 / 13) / 2)
-    assert metrics["meteor"]["available"] is False and "score" not in metrics["meteor"]
-    assert metrics["bertscore"]["available"] is False and "f1" not in metrics["bertscore"]
+    assert found["scores"]["ROUGE-L"]["mean"] == pytest.approx((1 + 10 / 13) / 2)
 
 
 def test_cider_d_against_hand_computed_values():
     # Two references with no n-gram in common: every n-gram has idf log(2). An identical hypothesis has cosine 1
     # at every n and no length penalty: 10 (CIDEr-D's scale); a hypothesis sharing nothing scores 0. Mean: 5.
-    metrics = ev.caption_metrics(["alpha beta gamma delta", "iota kappa lambda mu"],
-                                 ["alpha beta gamma delta", "epsilon zeta eta theta"])
-    assert metrics["ciderD"] == pytest.approx(5.0)
+    rows = [{"id": f"r{n}", "figure_id": f"f{n}", "caption": caption, "category": "Physical sciences",
+             "subject": "Physics"} for n, caption in enumerate(["alpha beta gamma delta", "epsilon zeta eta theta"])]
+    found = captioning.score_scifig(rows, {"r0": "alpha beta gamma delta", "r1": "iota kappa lambda mu"})
+    assert found["corpus"]["CIDEr-D"] == pytest.approx(5.0)
 
 
 def test_baselines_are_deterministic_and_do_what_they_say():
@@ -154,10 +152,11 @@ def test_captioning_evaluation_end_to_end(tmp_path):
     path = tmp_path / "p.jsonl"
     ev.write_predictions({r["id"]: r["caption"] or "a figure" for r in rows}, path)
     metrics = ev.evaluate("captioning", "test", predictions=path, data_dir=str(DUMMY), out=tmp_path / "out",
-                          browse_errors=False)
+                          browse_errors=False, captions=ev.CaptionScoring(bertscore_model="none"))
     assert metrics["unscorable"] == sum(r["caption"] is None for r in rows) == 1
-    assert metrics["overall"]["rougeL"] == pytest.approx(1.0)
-    assert metrics["overall"]["bleu4"] == pytest.approx(100.0)
+    assert metrics["scifig"]["scores"]["ROUGE-L"]["mean"] == pytest.approx(1.0)
+    assert metrics["scifig"]["corpus"]["BLEU-4"] == pytest.approx(1.0)
+    assert (tmp_path / "out" / "metrics.md").read_text().startswith("Coverage: ")
 
 
 def test_audit_finds_the_article_filed_in_train_and_test(upstream):

@@ -1,7 +1,8 @@
-"""scifig's rows through real trainers, on CPU, with a tiny Qwen2-VL built here (tests/tiny_qwen2vl.py): TRL's
-SFTTrainer streaming `sft`, a few steps of continued pre-training on `pretraining`'s interleaved documents, and
-LLaMA-Factory's own data pipeline on a `--format llamafactory` export. tests/run.sh runs this file in .venv-train
-(torch with torchvision, transformers, TRL) and LLaMA-Factory in .venv-llamafactory (its own pins)."""
+"""scifig's rows through real trainers, on CPU, with a tiny Qwen2-VL built from a config
+(scifig_tools.tiny_models): TRL's SFTTrainer streaming `sft`, a few steps of continued pre-training on `pretraining`'s
+interleaved documents, and LLaMA-Factory's own data pipeline on a `--format llamafactory` export. tests/run.sh runs
+this file in .venv-train (torch with torchvision, transformers, TRL) and LLaMA-Factory in .venv-llamafactory (its own
+pins)."""
 
 import json
 import os
@@ -14,10 +15,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl", reason="the training stack is installed in .venv-train by tests/run.sh")
 pytest.importorskip("torchvision", reason="transformers' Qwen2-VL processor wants torchvision (.venv-train has it)")
 
-import tiny_qwen2vl  # noqa: E402
-
 import scifig  # noqa: E402
-from scifig_tools import export  # noqa: E402
+from scifig_tools import export, tiny_models  # noqa: E402
 
 from helpers import DUMMY, ROOT  # noqa: E402
 
@@ -26,7 +25,7 @@ LLAMAFACTORY_PYTHON = os.environ.get("SCIFIG_LLAMAFACTORY_PYTHON")  # set by tes
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return tiny_qwen2vl.model_folder(tmp_path_factory.mktemp("tiny-qwen2-vl"))
+    return tiny_models.qwen2vl(tmp_path_factory.mktemp("tiny-qwen2-vl"))
 
 
 def test_the_trl_example_fine_tunes_on_sft_and_every_image_reaches_the_model(tiny, tmp_path):

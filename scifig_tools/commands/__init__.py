@@ -16,10 +16,12 @@ from scifig_tools.commands import (
     export,
     harness,
     infos,
+    metric_data,
     preview,
     serve,
     stats,
+    tiny_model,
 )
 
 COMMANDS = (preview, evaluate, audit, browse, harness, export, card, infos, stats, dummy_data, eval_articles, serve,
-            cache)
+            cache, metric_data, tiny_model)
