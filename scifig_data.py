@@ -177,6 +177,18 @@ FEATURES = {
         "url": datasets.Value("string"),
         "texts": datasets.Sequence(datasets.Value("string")),
         "images": datasets.Sequence(datasets.Image()),
+        # What MMSci wrote of each image (its mmc4 image_info, in MMSci's order) and of the document: what mmc4
+        # trainers read (open_flamingo filters images on the similarities), kept as written (float64).
+        "image_info": [{
+            "index": datasets.Value("int64"),
+            "image_name": datasets.Value("string"),
+            "local_path": datasets.Value("string"),
+            "raw_url": datasets.Value("string"),
+            "caption": datasets.Value("string"),
+            "matched_text_index": datasets.Value("int64"),
+            "matched_sim": datasets.Value("float64"),
+        }],
+        "similarity_matrix": datasets.Sequence(datasets.Sequence(datasets.Value("float64"))),
         **_filing_fields(),
     }),
 }

@@ -339,30 +339,22 @@ def sft_mcq(record, origin):
 # ---- pre-training documents and articles ----
 
 def pretraining_rows(document, origin):
-    """One mmc4 document, its figures (inline base64 JPEGs) placed just before the sentence each was matched to."""
+    """One mmc4 document: its figures (inline base64 JPEGs) placed just before the sentence each was matched to,
+    and everything MMSci wrote of them (`image_info`, in MMSci's order) and of the document (`similarity_matrix`)."""
     category, subject, uid = pretraining_filing(document)
     url = document["url"]
     texts = _list_of(document, "text_list", str)
     infos = _list_of(document, "image_info", dict, default=[])
     before = collections.defaultdict(list)  # text index -> the images placed just before it
+    facts = []
     for position, info in enumerate(infos):
         at = info.get("matched_text_index")
         if type(at) is not int or not 0 <= at < len(texts):
             raise RecordError(
                 f"image_info[{position}] matched_text_index {at!r} is outside text_list (length {len(texts)})"
             )
-        name = _optional_text(info, "image_name") or f"image_{position}.jpg"
-        encoded = info.get("image_base64")
-        try:
-            data = base64.b64decode(encoded, validate=True) if isinstance(encoded, (str, bytes)) else b""
-        except ValueError as error:
-            raise RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
-        if not data:
-            raise RecordError(f"image_info[{position}] has no image_base64")
-        problem = figure_problem(data)
-        if problem:
-            raise RecordError(f"image_info[{position}] ({name}) {problem}")
-        before[at].append({"bytes": data, "path": name})
+        before[at].append(_pretraining_image(info, position))
+        facts.append(_image_facts(info, position))
     interleaved_texts, interleaved_images = [], []
     for index, text in enumerate(texts):
         for image in before.get(index, ()):
@@ -376,9 +368,63 @@ def pretraining_rows(document, origin):
         "url": url,
         "texts": interleaved_texts,
         "images": interleaved_images,
+        "image_info": facts,
+        "similarity_matrix": _similarity(document),
         "category": category,
         "subject": subject,
     }
+
+
+def _pretraining_image(info, position):
+    """An image_info's figure, as {bytes, path}, checked to be a readable image."""
+    name = _optional_text(info, "image_name") or f"image_{position}.jpg"
+    encoded = info.get("image_base64")
+    try:
+        data = base64.b64decode(encoded, validate=True) if isinstance(encoded, (str, bytes)) else b""
+    except ValueError as error:
+        raise RecordError(f"image_info[{position}] image_base64 is not base64: {error}") from None
+    if not data:
+        raise RecordError(f"image_info[{position}] has no image_base64")
+    problem = figure_problem(data)
+    if problem:
+        raise RecordError(f"image_info[{position}] ({name}) {problem}")
+    return {"bytes": data, "path": name}
+
+
+def _number(value, what, kind):
+    """An int or float field (bool is neither), or None where it is missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise RecordError(f"{what} is {value!r}, not a number")
+    if isinstance(value, int) and not -2**63 <= value < 2**63:
+        raise RecordError(f"{what} {value} does not fit a 64-bit integer")
+    return float(value) if kind is not int else value
+
+
+def _image_facts(info, position):
+    """What MMSci wrote of one image besides its bytes (the `image_info` feature's fields)."""
+    if info.get("face_detections") is not None:
+        raise RecordError(f"image_info[{position}] face_detections is {info['face_detections']!r}: MMSci writes "
+                          "None there, and scifig keeps no face detections")
+    return {"index": _number(info.get("index"), f"image_info[{position}] index", int),
+            "image_name": _optional_text(info, "image_name"),
+            "local_path": _optional_text(info, "local_path"),
+            "raw_url": _optional_text(info, "raw_url"),
+            "caption": _optional_text(info, "caption"),
+            "matched_text_index": info["matched_text_index"],
+            "matched_sim": _number(info.get("matched_sim"), f"image_info[{position}] matched_sim", (int, float))}
+
+
+def _similarity(document):
+    """The document's similarity_matrix (mmc4's: one row per image, one column per sentence), as floats and as
+    written, whatever its shape; None if absent."""
+    matrix = document.get("similarity_matrix")
+    if matrix is None:
+        return None
+    if not isinstance(matrix, list) or not all(isinstance(row, list) for row in matrix):
+        raise RecordError("similarity_matrix is not a list of lists of numbers")
+    return [[_number(value, "a similarity_matrix value", (int, float)) for value in row] for row in matrix]
 
 
 class Article(NamedTuple):

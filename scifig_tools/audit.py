@@ -36,9 +36,9 @@ DEFAULT_CONFIGS = ("captioning", "mcq", "pretraining", "chat", "articles")
 EVALUATED = ("captioning", "mcq")  # the configs whose validation and test splits are the benchmark
 MARKS = ("articles",)  # the whole corpus: evaluation articles are kept and marked, not leaked
 _SHOWN = 10
-# Two figures are the same figure when their 64-bit pHashes differ in at most this many bits. On the bundled
-# sample, a validation figure resized to 3/4 and re-encoded as JPEG differs from its PNG by 2 bits, and the closest
-# two distinct figures by 6 (card.contamination_on_the_sample measures both).
+# Two figures are the same figure when their 64-bit pHashes differ in at most this many bits: between how far a
+# re-encoded figure drifts and how close two distinct figures come, both measured on the bundled sample by
+# card.contamination_on_the_sample (the card states them).
 PHASH_DISTANCE = 4
 # Where each config keeps its figures, so they are read as stored.
 _FIGURES = {"captioning": "image", "mcq": "image", "chat": "images", "pretraining": "images", "articles": "figures"}

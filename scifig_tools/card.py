@@ -89,6 +89,13 @@ FIELDS = {
     "texts": "The document in reading order: a sentence, or `None` where an image stands.",
     "images": "Aligned with `texts`: an image (JPEG, short side ≤ 336 px), or `None` where a sentence stands. Each "
               "figure sits just before the sentence it was matched to.",
+    "image_info": "What MMSci wrote of each image, in MMSci's order (its mmc4 `image_info`): `index` (the figure's "
+                  "number), `image_name`, `local_path`, `raw_url`, `caption`, `matched_text_index` (the sentence of "
+                  "`text_list` it was matched to) and `matched_sim` (their similarity). `face_detections`, `None` "
+                  "throughout MMSci, is not kept.",
+    "similarity_matrix": "MMSci's image-to-sentence similarities: one row per image (in `image_info`'s order), one "
+                         "column per sentence (the non-`None` `texts`, in order); open_flamingo keeps an image whose "
+                         "best similarity reaches its threshold.",
 }
 
 

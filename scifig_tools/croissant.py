@@ -41,7 +41,8 @@ CONTEXT = {
 }
 
 # datasets Value dtypes scifig uses -> Croissant data types (as the Hub maps them)
-VALUE_TYPES = {"string": "sc:Text", "int32": "cr:Int32", "int64": "cr:Int64", "date32": "sc:Date"}
+VALUE_TYPES = {"string": "sc:Text", "int32": "cr:Int32", "int64": "cr:Int64", "float64": "cr:Float64",
+               "date32": "sc:Date"}
 
 _LISTS = tuple({datasets.Sequence, getattr(datasets, "List", datasets.Sequence)})  # List: datasets >= 4
 

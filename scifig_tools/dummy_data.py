@@ -161,11 +161,25 @@ def _sentences(text):
     return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if s]  # "Fig. 2" does not end a sentence
 
 
+SHORT_SIDE = 336  # MMSci's pre-training JPEGs: the short side at most 336 pixels
+
+
+def pretraining_jpeg(image, seed):
+    """A figure as MMSci's pre-training documents hold it: scaled to a short side of 336 pixels, as a JPEG. A faint
+    seeded grain makes it as large as a real figure's (15-20 KB; trainers such as open_flamingo drop images of 10 KB
+    or less), where the sample's flat drawings would compress to a few."""
+    import numpy
+
+    scaled = image.resize((round(SHORT_SIDE * image.width / image.height), SHORT_SIDE), Image.BICUBIC)
+    pixels = numpy.asarray(scaled).astype(numpy.int16)
+    grain = numpy.random.default_rng(zlib.crc32(seed.encode())).integers(-4, 5, size=pixels.shape[:2])[..., None]
+    return encode(Image.fromarray(numpy.clip(pixels + grain, 0, 255).astype(numpy.uint8)), "JPEG")
+
+
 def _planted_figure(plant):
-    """A benchmark figure as it would reappear in another article's pre-training document: smaller, re-encoded as a
-    JPEG, so that only a perceptual hash finds it."""
-    image = figure_image(plant["figure_of"], plant["figure"])
-    return encode(image.resize((image.width * 3 // 4, image.height * 3 // 4)), "JPEG")
+    """A benchmark figure as it would reappear in another article's pre-training document: rescaled and re-encoded
+    as a JPEG, so that only a perceptual hash finds it."""
+    return pretraining_jpeg(figure_image(plant["figure_of"], plant["figure"]), f"planted {plant['figure_of']}")
 
 
 def pretraining_document(article, planted=()):
@@ -187,9 +201,10 @@ def pretraining_document(article, planted=()):
             "local_path": f"images/{uid}_{number}.png",
             "raw_url": f"https://www.nature.com/articles/{uid}/figures/{number}",
             "caption": caption_of(figure),
-            "image_base64": base64.b64encode(encode(figure_image(uid, index), "JPEG")).decode("ascii"),
+            "image_base64": base64.b64encode(pretraining_jpeg(figure_image(uid, index), f"{uid}/{index}")
+                                             ).decode("ascii"),
             "matched_text_index": matched,
-            "matched_sim": 0.31,
+            "matched_sim": round(0.26 + 0.02 * (zlib.crc32(f"{uid}/{number}".encode()) % 8), 2),
         })
     for plant in planted:
         number = len(image_info) + 1
@@ -201,14 +216,22 @@ def pretraining_document(article, planted=()):
             "image_base64": base64.b64encode(_planted_figure(plant)).decode("ascii"),
             "matched_text_index": len(texts) - 1, "matched_sim": 0.27,
         })
-    similarity = [[1.0 if info["matched_text_index"] == t else 0.0 for t in range(len(texts))] for info in image_info]
     return {
         "text_list": texts,
         "image_info": image_info,
-        "similarity_matrix": similarity,
+        "similarity_matrix": similarity_matrix(uid, image_info, len(texts)),
         "url": f"https://www.nature.com/articles/{uid}",
         "category": f"{article['category']}-{article['subject']}",
     }
+
+
+def similarity_matrix(uid, image_info, sentences):
+    """Image-to-sentence similarities as MMSci's mmc4 documents hold them (one row per image): each image's matched
+    sentence at its matched_sim, the highest of its row, every other sentence below the 0.24 that open_flamingo
+    keeps an image at."""
+    rng = random.Random(f"{uid}/similarities")
+    return [[info["matched_sim"] if at == info["matched_text_index"] else round(rng.uniform(0.02, 0.2), 4)
+             for at in range(sentences)] for info in image_info]
 
 
 def planted_in_pretraining(source=SOURCE):

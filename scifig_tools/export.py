@@ -22,6 +22,7 @@ inside a document) never decides where a file lands.
 """
 
 import base64
+import collections
 import io
 import json
 import math
@@ -264,44 +265,57 @@ def llamafactory(out_dir, config, split, dataset, options):
 
 
 def mmc4_document(row):
-    """A `pretraining` row as the mmc4 document it came from: the sentences, and each image (base64) with the
-    index of the sentence it stands before. The similarity matrix is MMSci's shape (one row per image, one column per
-    sentence) marking only each image's matched sentence: the similarities themselves are not in the rows."""
-    texts, infos = [], []
+    """A `pretraining` row as the mmc4 document MMSci wrote: its sentences, its image_info in MMSci's order, each
+    with its image (base64 of the same bytes) and every field MMSci wrote (face_detections, None throughout MMSci,
+    is the one scifig does not keep: written None), its similarity_matrix, url and category."""
+    texts, placed = [], collections.defaultdict(list)  # sentence index -> the images placed just before it
     for text, image in zip(row["texts"], row["images"]):
         if image is not None:
-            infos.append({"image_name": f"{row['uid']}_{len(infos) + 1}{_suffix(image['bytes'])}",
-                          "image_base64": base64.b64encode(image["bytes"]).decode("ascii"),
-                          "matched_text_index": len(texts)})
+            placed[len(texts)].append(image)
         else:
             texts.append(text)
-    similarity = [[1.0 if info["matched_text_index"] == at else 0.0 for at in range(len(texts))] for info in infos]
+    infos = []
+    for info in row["image_info"]:
+        image = placed[info["matched_text_index"]].pop(0)  # the rows place a sentence's images in MMSci's order
+        infos.append({"face_detections": None, "index": info["index"], "image_name": info["image_name"],
+                      "local_path": info["local_path"], "raw_url": info["raw_url"], "caption": info["caption"],
+                      "image_base64": base64.b64encode(image["bytes"]).decode("ascii"),
+                      "matched_text_index": info["matched_text_index"], "matched_sim": info["matched_sim"]})
     category = scifig.category_name(row["category"])
-    return {"text_list": texts, "image_info": infos, "similarity_matrix": similarity, "url": row["url"],
-            "category": f"{category}-{row['subject']}"}
+    return {"text_list": texts, "image_info": infos, "similarity_matrix": row["similarity_matrix"],
+            "url": row["url"], "category": f"{category}-{row['subject']}"}
 
 
-def _document_shards(rows):
-    shard = []
-    for row in rows:
-        shard.append(mmc4_document(row))
-        if len(shard) == DOCUMENTS_PER_SHARD:
-            yield shard
-            shard = []
-    if shard:
-        yield shard
+def _document_shards(rows, shards):
+    """The documents cut into `shards` runs of near-equal length, in order (a run may be empty)."""
+    documents = [mmc4_document(row) for row in rows]
+    size, extra = divmod(len(documents), shards)
+    start = 0
+    for number in range(shards):
+        end = start + size + (number < extra)
+        yield documents[start:end]
+        start = end
+
+
+VILA_SHARDS = 8  # VILA gives each GPU n_shards // world_size shards: 8 divides by 1, 2, 4 and 8 GPUs
 
 
 def vila(out_dir, config, split, dataset, options):
     """OUT/<config>/shard_<i>.pkl and shard_<i>.count: VILA's mmc4 layout (`Dataset(dataset_type="mmc4",
-    data_path=OUT/<config>)`), a folder of pickles of up to 200 plain-data documents and their counts only."""
+    data_path=OUT/<config>)`), a folder of pickles of plain-data documents and their counts only. At least
+    `options.shards` shards (VILA_SHARDS unless given), more where they would hold over 200 documents each, always a
+    multiple of `options.shards`: VILA gives each of its GPUs n_shards // world_size shards and reads none of the
+    rest, so a shard count the GPU count divides leaves no document unread."""
     folder = Path(out_dir) / config
     folder.mkdir(parents=True, exist_ok=True)
-    documents = shards = 0
-    for number, shard in enumerate(_document_shards(_undecoded(dataset))):
+    rows = _undecoded(dataset)
+    wanted = options.shards or VILA_SHARDS
+    shards = wanted * max(1, math.ceil(len(rows) / (DOCUMENTS_PER_SHARD * wanted)))
+    documents = 0
+    for number, shard in enumerate(_document_shards(rows, shards)):
         (folder / f"shard_{number}.pkl").write_bytes(pickle.dumps(shard, protocol=4))
         (folder / f"shard_{number}.count").write_text(f"{len(shard)}\n", encoding="ascii")
-        documents, shards = documents + len(shard), shards + 1
+        documents += len(shard)
     return {"rows": documents, "written": documents, "skipped": 0, "shards": shards}
 
 
@@ -329,6 +343,7 @@ class ExportOptions(NamedTuple):
     num_proc: Optional[int] = None
     progress: bool = True
     repo_id: Optional[str] = None
+    shards: Optional[int] = None  # vila, mds: how many shards at least
 
 
 def hub_split(out_dir, config, split, dataset, options):
@@ -401,7 +416,7 @@ def is_the_sample(data_dir):
 
 
 def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", max_shard_size="500MB",
-           cache_dir=None, num_proc=None, progress=True, repo_id=None, **config_kwargs):
+           cache_dir=None, num_proc=None, progress=True, repo_id=None, shards=None, **config_kwargs):
     """Prepares each config with the builder and writes it in one format.
 
     Args:
@@ -413,6 +428,7 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
         cache_dir, num_proc: as `scifig.load` takes them.
         progress: show progress bars.
         repo_id: hub: ORG/NAME, the Hub id the card tells readers to load.
+        shards: vila: how many shards at least (VILA_SHARDS unless given).
         **config_kwargs: builder options (exclude_eval_articles=False: train as released).
 
     Returns:
@@ -432,7 +448,9 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
     wrong = [config for config in configs if config not in chosen.configs]
     if wrong:
         raise ValueError(f"--format {format} writes {', '.join(chosen.configs)}, not {', '.join(wrong)}")
-    options = ExportOptions(max_shard_size, num_proc, progress, repo_id)
+    if shards is not None and shards < 1:
+        raise ValueError(f"--shards must be a positive number, not {shards}")
+    options = ExportOptions(max_shard_size, num_proc, progress, repo_id, shards)
     claim(out_dir, format, is_the_sample(data_dir))
     report = {}
     for config in configs:

@@ -50,6 +50,8 @@ def to_sequence_yaml(features):
         entry = dict(entry)
         if "list" in entry and not isinstance(entry["list"], list):
             entry["sequence"] = entry.pop("list")
+        if isinstance(entry.get("sequence"), dict):  # a list of lists: {list: float64} inside -> {sequence: ...}
+            entry["sequence"] = convert(entry["sequence"])
         elif "struct" in entry and all("list" in f and not isinstance(f["list"], list) for f in entry["struct"]):
             entry["sequence"] = [{"name": f["name"], "dtype": f["list"]} for f in entry.pop("struct")]
         for key in ("list", "struct"):

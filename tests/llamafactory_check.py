@@ -43,7 +43,20 @@ def main(export_dir, recipe, work):
             expected += int(grid.prod()) // processor.image_processor.merge_size ** 2
         found.append({"image_tokens": processed["input_ids"].count(image_token), "expected": expected,
                       "labelled": sum(label != -100 for label in processed["labels"])})
-    print(json.dumps({"rows": len(train), "examples": len(examples), "found": found}))
+    print(json.dumps({"rows": len(train), "examples": len(examples), "found": found, "step": one_step(arguments)}))
+
+
+def one_step(arguments):
+    """One optimizer step of the recipe's LoRA fine-tuning, through LLaMA-Factory's own run_exp: the adapter it
+    saves and the loss it logs."""
+    from llamafactory.train.tuner import run_exp
+
+    output = Path(arguments["output_dir"])
+    run_exp(args={**arguments, "max_steps": 1, "logging_steps": 1, "save_steps": 1, "gradient_accumulation_steps": 2,
+                  "plot_loss": False})
+    logged = [json.loads(line) for line in (output / "trainer_log.jsonl").read_text().splitlines()]
+    return {"adapter": (output / "adapter_model.safetensors").is_file(), "loss": logged[0].get("loss"),
+            "steps": logged[-1].get("current_steps")}
 
 
 if __name__ == "__main__":

@@ -171,8 +171,13 @@ def test_pretraining_interleaves_images_before_their_sentence(prepared, upstream
             at = row["texts"].index(sentence)
             assert row["images"][at - 1] is not None
         first = next(i for i in row["images"] if i is not None)
-        assert first.format == "JPEG"
-        assert first.size == dummy_data.figure_size(row["uid"], 0)
+        width, height = dummy_data.figure_size(row["uid"], 0)
+        assert first.format == "JPEG" and first.size == (round(dummy_data.SHORT_SIDE * width / height),
+                                                          dummy_data.SHORT_SIDE)
+        # and everything MMSci wrote of the images and the document, as written
+        assert [dict(info, face_detections=None, image_base64=None) for info in row["image_info"]] == [
+            dict(info, image_base64=None) for info in document["image_info"]]
+        assert row["similarity_matrix"] == document["similarity_matrix"]
 
 
 def test_ids_are_stable_across_runs_and_sources(prepared, tmp_path):

@@ -92,34 +92,41 @@ def test_llamafactory_export_is_sharegpt_with_one_tag_per_image(tmp_path):
         assert setting in recipe
 
 
-def _expected_documents():
-    return [export.mmc4_document(row) for row in _rows("pretraining")]
+def _source_documents():
+    """The sample's pre-training documents as MMSci wrote them (the pickles' own), evaluation articles left out as
+    a train load leaves them: what the mmc4 exports must give back, field for field."""
+    articles = dummy_data.load_articles()
+    evaluation = scifig.eval_articles_of(str(DUMMY)).every  # benchmark.zip's, as the builder reads them
+    documents = [document for shard in dummy_data.pretraining_shards(articles).values() for document in shard]
+    return [document for document in documents if document["url"].rsplit("/", 1)[-1] not in evaluation]
 
 
-def test_vila_shards_unpickle_as_plain_data_equal_to_the_rows(tmp_path):
+def test_vila_gives_back_mmscis_documents_field_for_field_in_shards_for_every_gpu_count(tmp_path):
     export.export(tmp_path, ["pretraining"], format="vila", data_dir=str(DUMMY), cache_dir=str(tmp_path / "c"))
     folder = tmp_path / "pretraining"
-    assert sorted(p.name for p in folder.iterdir()) == ["shard_0.count", "shard_0.pkl"]  # VILA counts files / 2
-    documents = load_plain_pickle((folder / "shard_0.pkl").read_bytes(), "shard_0.pkl")
-    assert (folder / "shard_0.count").read_text().strip() == str(len(documents))
-    rows = _rows("pretraining")
-    assert documents == _expected_documents() and len(documents) == len(rows)
-    for document, row in zip(documents, rows):
-        assert document["text_list"] == [text for text in row["texts"] if text is not None]
-        images = [base64.b64decode(info["image_base64"]) for info in document["image_info"]]
-        assert images == [image["bytes"] for image in row["images"] if image is not None]
-        for info in document["image_info"]:  # the image sits before the sentence it was matched to
-            at = row["texts"].index(document["text_list"][info["matched_text_index"]])
-            assert row["images"][at - 1] is not None
-        assert len(document["similarity_matrix"]) == len(document["image_info"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"shard_{n}.{kind}" for n in range(export.VILA_SHARDS) for kind in ("count", "pkl"))  # VILA counts files / 2
+    documents = []
+    for n in range(export.VILA_SHARDS):
+        shard = load_plain_pickle((folder / f"shard_{n}.pkl").read_bytes(), f"shard_{n}.pkl")
+        assert (folder / f"shard_{n}.count").read_text().strip() == str(len(shard))
+        documents += shard
+    expected = _source_documents()
+    assert len(documents) == len(expected) == len(_rows("pretraining")) > 0
+    assert documents == expected  # every field: text_list, image_info (image bytes too), similarity_matrix, ...
+    assert all(type(info["matched_sim"]) is float for document in documents for info in document["image_info"])
+    assert all(info["image_name"].endswith(".png") for document in documents for info in document["image_info"])
+    export.export(tmp_path / "three", ["pretraining"], format="vila", data_dir=str(DUMMY), shards=3,
+                  cache_dir=str(tmp_path / "c"))
+    assert len(list((tmp_path / "three" / "pretraining").glob("shard_*.pkl"))) == 3
 
 
-def test_webdataset_tars_read_back_with_webdataset_as_the_rows(tmp_path):
+def test_webdataset_tars_read_back_with_webdataset_as_mmscis_documents(tmp_path):
     export.export(tmp_path, ["pretraining"], format="webdataset", data_dir=str(DUMMY),
                   cache_dir=str(tmp_path / "c"))
     tars = sorted(str(path) for path in (tmp_path / "pretraining").glob("shard-*.tar"))
     samples = list(webdataset.WebDataset(tars, shardshuffle=False).decode())
-    assert [sample["json"] for sample in samples] == _expected_documents()
+    assert [sample["json"] for sample in samples] == _source_documents()
     assert [sample["__key__"] for sample in samples] == [f"{n:09d}" for n in range(len(samples))]
 
 

@@ -97,3 +97,5 @@ def test_llamafactory_reads_every_row_of_the_export_with_its_images(tmp_path):
     read = json.loads(result.stdout.strip().splitlines()[-1])
     assert read["rows"] == read["examples"] == written["sft/train"]["rows"] == 22
     assert all(found["image_tokens"] == found["expected"] > 0 and found["labelled"] > 0 for found in read["found"])
+    # and one LoRA step of the authors' recipe, by LLaMA-Factory's own trainer: a loss, an adapter saved
+    assert read["step"]["adapter"] and read["step"]["steps"] == 1 and read["step"]["loss"] > 0

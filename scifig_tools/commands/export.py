@@ -20,6 +20,9 @@ def register(commands):
                              "False): what the MMSci paper fine-tuned on")
     parser.add_argument("--max-shard-size", default="500MB", help="hub: the most a Parquet file holds")
     parser.add_argument("--num-proc", type=int, default=None, help="processes preparing and writing shards")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="vila: shards at least (default 8, which 1, 2, 4 and 8 GPUs divide: VILA reads only "
+                             "n_shards // world_size shards per GPU)")
     parser.set_defaults(run=run)
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     released = {"exclude_eval_articles": False} if args.as_released else {}
     report = export(args.out_dir, args.configs, args.data_dir, args.base_url, format=args.format,
-                    max_shard_size=args.max_shard_size, num_proc=args.num_proc, repo_id=args.repo_id, **released)
+                    max_shard_size=args.max_shard_size, num_proc=args.num_proc, repo_id=args.repo_id,
+                    shards=args.shards, **released)
     for key, done in report.items():
         print(f"{key}: {done['written']} rows written" + (f", {done['skipped']} already complete"
                                                           if done["skipped"] else "") + f" ({args.format})")
