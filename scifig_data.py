@@ -216,6 +216,10 @@ class SciFigConfig(datasets.BuilderConfig):
             ids `<id>-c0` ... `<id>-c3`), for circular evaluation.
         train_shards: how many shards the train split of captioning and chat (8 unless given) and of mcq (one per
             setting unless given) is read as: round-robin parts of its records, for ranks and workers to share.
+        shards: cuts every split of the benchmark's configs (captioning, mcq, chat, sft) into this many shards of
+            near-equal rows, each a round-robin part of every list, in order within each (ids unchanged): enough
+            shards for every DataLoader worker or Ray task. Pre-training and articles come in their own units
+            (pickles, subject folders), which MMSci has by the hundred.
         on_error: "raise" (default) stops at the first bad record; "skip" logs each and counts them per split.
         http_timeout: seconds a read from a server may stall before it is retried (and, after five tries, fails).
     """
@@ -229,6 +233,7 @@ class SciFigConfig(datasets.BuilderConfig):
     exclude_eval_articles: bool = True
     circular: bool = False
     train_shards: Optional[int] = None
+    shards: Optional[int] = None
     on_error: str = "raise"
     http_timeout: float = 60
 

@@ -178,18 +178,20 @@ class Selection(NamedTuple):
     exclude: bool
     train_shards: Optional[int]
     evaluation: Optional["EvalArticlesSource"] = None
+    shards: Optional[int] = None  # every split of the benchmark's JSON cut into this many parts
 
     @classmethod
     def of(cls, config, evaluation=None):
         """The config's choices, checked: an unknown name is a ValueError listing the valid ones."""
         settings = _validated_names("settings", config.settings, SETTINGS) or frozenset(SETTINGS)
-        shards = config.train_shards
-        if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int) or shards < 1):
-            raise ValueError(f"train_shards must be a positive integer, not {shards!r}")
+        for name in ("train_shards", "shards"):
+            shards = getattr(config, name)
+            if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int) or shards < 1):
+                raise ValueError(f"{name} must be a positive integer, not {shards!r}")
         return cls(tuple(setting for setting in SETTINGS if setting in settings),
                    _validated_names("subjects", config.subjects, SUBJECTS),
                    _validated_names("categories", config.categories, CATEGORIES),
-                   bool(config.exclude_eval_articles), shards, evaluation)
+                   bool(config.exclude_eval_articles), config.train_shards, evaluation, config.shards)
 
     @property
     def filtered(self):
@@ -273,8 +275,8 @@ class Shard(NamedTuple):
 
     member: Optional[str] = None    # the member it reads, under whatever top folder the archive adds
     folder: Optional[str] = None    # articles: the subject folder "<Category>/<Subject>" whose articles it reads
-    setting: int = -1               # mcq: which of the member's three lists
-    part: int = 0                   # the records whose index % parts == part
+    settings: tuple = ()            # mcq: which of the member's three lists it reads (in the file's order)
+    part: int = 0                   # the records whose index % parts == part (in each list)
     parts: int = 1
     sft_task: Optional[str] = None  # the SFT mixture: which of SFT_PARTS its records are read for
 
@@ -323,11 +325,15 @@ class JsonReader:
 
     def shards(self, source, split, selection):
         member = f"{SPLIT_FOLDERS[split]}/{self.member}"  # found in the archive when read
+        settings = tuple(SETTINGS.index(setting) for setting in selection.settings) if self.lists else ()
+        if selection.shards:  # N parts, each a round-robin part of every list: near-equal rows
+            return [Shard(member, settings=settings, part=part, parts=selection.shards)
+                    for part in range(selection.shards)]
         asked = selection.train_shards if split == "train" else None
         if self.lists:
-            parts = -(-asked // len(selection.settings)) if asked else 1
-            return [Shard(member, setting=SETTINGS.index(setting), part=part, parts=parts)
-                    for setting in selection.settings for part in range(parts)]
+            parts = -(-asked // len(settings)) if asked else 1
+            return [Shard(member, settings=(setting,), part=part, parts=parts)
+                    for setting in settings for part in range(parts)]
         parts = (asked or TRAIN_PARTS) if split == "train" else 1
         return [Shard(member, part=part, parts=parts) for part in range(parts)]
 
@@ -336,15 +342,18 @@ class JsonReader:
         folder = member[: -len(self.member)] + "images/"
         label = f"{archive.label}:{member}"
         if shard.parts > 1 and archive.store_dir:  # every part would parse the member: parse it once instead
-            found = RecordStore(archive, member, label, self.lists).read(shard.setting, shard.part, shard.parts)
+            found = RecordStore(archive, member, label, self.lists).read(shard.settings or (-1,), shard.part,
+                                                                          shard.parts)
         else:
             found = self._parsed(archive, member, label, shard)
         for setting, index, record in found:
             yield record, Origin(archive, member, index, _uid_key(record), split, setting, folder, shard.sft_task)
 
     def _parsed(self, archive, member, label, shard):
+        outers = shard.settings or (-1,)
+
         def wanted(setting, index):
-            return setting == shard.setting and index % shard.parts == shard.part
+            return setting in outers and index % shard.parts == shard.part
 
         with archive.open(member) as stream:
             yield from json_records(stream, label, self.lists, wanted)
@@ -399,8 +408,10 @@ class MixtureReader:
         shards = []
         for part in SFT_PARTS:
             member = f"{SPLIT_FOLDERS[split]}/{part.file.member}"
-            parts = 1 if part.per_article else (selection.train_shards or (TRAIN_PARTS if part.setting < 0 else 1))
-            shards += [Shard(member, setting=part.setting, part=index, parts=parts, sft_task=part.task)
+            parts = 1 if part.per_article else (selection.shards or selection.train_shards or (
+                TRAIN_PARTS if part.setting < 0 else 1))
+            shards += [Shard(member, settings=(part.setting,) if part.setting >= 0 else (), part=index, parts=parts,
+                             sft_task=part.task)
                        for index in range(parts)]
         return shards
 

@@ -147,9 +147,9 @@ class RecordStore:
     def whole(self):
         return os.path.exists(self._done)
 
-    def read(self, outer, part, parts):
-        """(outer, index, record) of the records in list `outer` (-1: a plain list) whose index % parts == part,
-        in the member's order, each as soon as it is in the store."""
+    def read(self, outers, part, parts):
+        """(outer, index, record) of the records in the lists `outers` ((-1,): a plain list) whose index % parts ==
+        part, in the member's order, each as soon as it is in the store."""
         self._start_building()
         with in_use(self.meta), io.open(self._data, "a+b") as data, io.open(self._index, "a+b") as index:
             seen = 0
@@ -160,7 +160,7 @@ class RecordStore:
                     count = min(available - seen, _ENTRIES_AT_ONCE)
                     entries = numpy.frombuffer(os.pread(index.fileno(), count * _ENTRY.itemsize,
                                                         seen * _ENTRY.itemsize), dtype=_ENTRY)
-                    for entry in entries[(entries["outer"] == outer) & (entries["position"] % parts == part)]:
+                    for entry in entries[numpy.isin(entries["outer"], outers) & (entries["position"] % parts == part)]:
                         blob = os.pread(data.fileno(), int(entry["length"]), int(entry["offset"]))
                         yield int(entry["outer"]), int(entry["position"]), json.loads(zlib.decompress(blob))
                     seen += count

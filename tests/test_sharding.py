@@ -38,3 +38,18 @@ def test_ranks_times_dataloader_workers_deliver_every_row_once():
         loader = torch.utils.data.DataLoader(shard, batch_size=None, num_workers=WORKERS)
         seen.update(row["id"] for row in loader)
     assert seen == every and max(seen.values()) == 1
+
+
+@pytest.mark.parametrize("config,split", [("mcq", "validation"), ("captioning", "test"), ("sft", "train")])
+def test_shards_cut_any_split_into_n_near_equal_parts_ids_unchanged(config, split):
+    whole = scifig.load(config, split=split, streaming=True, data_dir=str(DUMMY))
+    cut = scifig.load(config, split=split, streaming=True, data_dir=str(DUMMY), shards=4)
+    every = [row["id"] for row in whole.select_columns(["id"])]
+    assert sorted(row["id"] for row in cut.select_columns(["id"])) == sorted(every)
+    if config != "sft":
+        assert cut.n_shards == 4
+        parts = [[row["id"] for row in split_dataset_by_node(cut, rank=r, world_size=4).select_columns(["id"])]
+                 for r in range(4)]
+        assert max(map(len, parts)) - min(map(len, parts)) <= 3  # round-robin within each of up to 3 lists
+        for part in parts:  # order kept within each part
+            assert part == sorted(part, key=every.index)
