@@ -89,6 +89,7 @@ from .scifig_data import (
 )
 from .scifig_errors import ERROR_POLICIES, Count, RecordError, ScifigDataError, ScifigNetworkError
 from .scifig_formats import is_figure
+from .scifig_ray import datasource_class, read_tasks_of
 from .scifig_rows import CAPTION_TEMPLATES, circular_rows, mcq_prompt, parse_mcq_prompt
 from .scifig_sources import (
     ARCHIVE_URLS,
@@ -120,7 +121,7 @@ __all__ = [
     "cache_entries", "cache_root", "category_name", "check_split", "circular_rows", "code_hash", "data_identity",
     "enforce_cache_limit", "eval_articles_of", "is_figure", "is_mcq", "load", "mcq_prompt", "open_archive",
     "parse_mcq_prompt", "prepare", "recorded_infos", "remove_entry", "shipped_eval_articles", "task_of",
-    "unwrapped_errors"
+    "unwrapped_errors", "ray_dataset", "generate_rows"
 ]
 
 
@@ -299,26 +300,51 @@ class SciFig(datasets.GeneratorBasedBuilder):
         return tuple(there)
 
     def _generate_examples(self, source, split, selection, shards):
-        recipe = RECIPES[self.config.task]
-        archive = source.open(recipe.reader.members(split, selection))
-        on_error, repeats = ERROR_POLICIES[self.config.on_error](), Count()
-        ahead = recipe.ahead if archive.remote else 0
-        rows = itertools.chain.from_iterable(
-            built(kept(recipe.reader.records(archive, shard, split, selection), recipe.filing, selection, split,
-                       on_error), recipe.row, on_error, ahead)
-            for shard in shards
-        )
-        rows = unique_ids(rows, repeats)
-        if self.config.circular:
-            rows = (rotation for row in rows for rotation in recipe.rotated(row))
-        for row in rows:
+        for row in generate_rows(self.config, source, split, selection, shards):
             yield row["id"], row
-        if repeats.value:
-            logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", self.config.task, split,
-                           repeats.value)
-        if on_error.value:
-            logger.warning("%s %s: skipped %d bad records (on_error='skip')", self.config.task, split,
-                           on_error.value)
+
+    def split_shards(self, split):
+        """(source, selection, shards) of one split, read where a stream reads (by range, never downloaded): what
+        a reader of its own (Ray's read tasks) hands generate_rows, a shard or a few at a time."""
+        for generator in self._split_generators(datasets.StreamingDownloadManager(
+                base_path=self.base_path, dataset_name="scifig", data_dir=self.config.data_dir)):
+            if generator.name == split:
+                kwargs = generator.gen_kwargs
+                return kwargs["source"], kwargs["selection"], kwargs["shards"]
+        raise ValueError(f"{self.config.name} has no split {split!r}")
+
+
+def generate_rows(config, source, split, selection, shards):
+    """The rows of `shards` of a split, in order: the stages composed, as the builder's generator yields them.
+
+    Args:
+        config: the load's SciFigConfig.
+        source, selection, shards: from the builder's split (SciFig.split_shards).
+
+    Yields:
+        Finished rows (features of the config's task, images as {bytes, path}).
+
+    Raises:
+        ScifigDataError: bad data, under on_error="raise".
+    """
+    recipe = RECIPES[config.task]
+    archive = source.open(recipe.reader.members(split, selection))
+    on_error, repeats = ERROR_POLICIES[config.on_error](), Count()
+    ahead = recipe.ahead if archive.remote else 0
+    rows = itertools.chain.from_iterable(
+        built(kept(recipe.reader.records(archive, shard, split, selection), recipe.filing, selection, split,
+                   on_error), recipe.row, on_error, ahead)
+        for shard in shards
+    )
+    rows = unique_ids(rows, repeats)
+    if config.circular:
+        rows = (rotation for row in rows for rotation in recipe.rotated(row))
+    yield from rows
+    if repeats.value:
+        logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", config.task, split,
+                       repeats.value)
+    if on_error.value:
+        logger.warning("%s %s: skipped %d bad records (on_error='skip')", config.task, split, on_error.value)
 
 
 def _identities(builder_kwargs):
@@ -499,6 +525,39 @@ def data_identity(name: str, data_dir: Optional[str] = None, base_url: Optional[
     return _identities({"config_name": name, "data_dir": data_dir, "base_url": base_url})
 
 
+def ray_dataset(name: str, split: str, data_dir: Optional[str] = None, base_url: Optional[str] = None,
+                cache_dir: Optional[str] = None, **config_kwargs):
+    """A split as a Ray Data dataset, read by Ray tasks that are scifig's own shards (`pip install "scifig[ray]"`).
+
+    Every node of a Ray cluster reads its own shards of the archives, by HTTP range from `base_url` (or MMSci's
+    hosted archives), or from `data_dir` where every node sees it; no node reads everything. `shards=N` (or
+    `train_shards=N`) sets how many read tasks a split has. Images are {bytes, path}, as the Hub export stores
+    them: `dataset.map(scifig.FEATURES[task].decode_example)` decodes them.
+
+    Args:
+        name: a config name (CONFIG_NAMES).
+        split: a split the config has.
+        data_dir, base_url, cache_dir, **config_kwargs: as `load` takes them (filters, exclude_eval_articles, ...).
+
+    Returns:
+        A ray.data.Dataset of the split's rows, in the shards' order.
+
+    Raises:
+        ValueError: an unknown config or split. Data that cannot become rows raises ScifigDataError, with the
+            message `load` gives, where the rows are read.
+    """
+    import ray.data
+
+    check_split(name, split)
+    config_kwargs = {key: value for key, value in config_kwargs.items() if value is not None}
+    with unwrapped_errors():
+        builder_ = builder(name, data_dir, cache_dir, base_url=base_url, **config_kwargs)
+        source, selection, shards = builder_.split_shards(split)
+    tasks = read_tasks_of(generate_rows, builder_.config, builder_.info.features, source, split, selection, shards)
+    return ray.data.read_datasource(datasource_class()(tasks, f"scifig {name} {split}"),
+                                    override_num_blocks=len(tasks))
+
+
 def eval_articles_of(data_dir: Optional[str] = None, base_url: Optional[str] = None,
                      cache_dir: Optional[str] = None) -> EvalArticles:
     """The evaluation articles a train load from this data leaves out (and `articles` marks), read where that load
@@ -511,8 +570,9 @@ _REMOTE_SCIFIG_ERROR = re.compile(r"^(?:[\w.]+\.)?ScifigDataError: (.+)$", re.MU
 
 
 class unwrapped_errors:
-    """Raises the ScifigDataError behind a datasets wrapper (DatasetGenerationError) in its place: `with
-    scifig.unwrapped_errors(): builder.download_and_prepare()` raises what `load` raises.
+    """Raises the ScifigDataError behind a wrapper in its place: datasets' DatasetGenerationError (`with
+    scifig.unwrapped_errors(): builder.download_and_prepare()` raises what `load` raises), or Ray's
+    RayTaskError (`with scifig.unwrapped_errors(): ray_dataset.take_all()` raises the task's own error).
 
     A prepare in this process keeps the ScifigDataError on the wrapper's exception chain: that very error is
     raised, the wrapper as its cause. With num_proc, a worker's error reaches this process only as the text of its
@@ -524,6 +584,10 @@ class unwrapped_errors:
         return self
 
     def __exit__(self, kind, error, traceback):
+        original = getattr(error, "cause", None)  # Ray's RayTaskError(ScifigDataError): its task's own error
+        if isinstance(original, ScifigDataError) and original is not error:
+            # Ray Data appends its retry advice to the error's message: scifig's is its first line
+            raise ScifigDataError(str(original).split("\n", 1)[0]) from error
         if error is None or isinstance(error, ScifigDataError):
             return False
         cause, seen = error.__cause__ or error.__context__, set()

@@ -300,17 +300,25 @@ def _document_shards(rows, shards):
 VILA_SHARDS = 8  # VILA gives each GPU n_shards // world_size shards: 8 divides by 1, 2, 4 and 8 GPUs
 
 
+def vila_shards(documents, wanted):
+    """How many shards VILA reads every document of: a multiple of `wanted`, none over 200 documents; with fewer
+    documents than `wanted`, the largest power of two they fill (VILA's epoch is the fewest documents a GPU holds
+    times the GPUs, so an empty shard could leave a GPU, and so every GPU, with none)."""
+    if documents < wanted:
+        return 1 << max(0, documents.bit_length() - 1)
+    return wanted * math.ceil(documents / (DOCUMENTS_PER_SHARD * wanted))
+
+
 def vila(out_dir, config, split, dataset, options):
     """OUT/<config>/shard_<i>.pkl and shard_<i>.count: VILA's mmc4 layout (`Dataset(dataset_type="mmc4",
-    data_path=OUT/<config>)`), a folder of pickles of plain-data documents and their counts only. At least
-    `options.shards` shards (VILA_SHARDS unless given), more where they would hold over 200 documents each, always a
-    multiple of `options.shards`: VILA gives each of its GPUs n_shards // world_size shards and reads none of the
-    rest, so a shard count the GPU count divides leaves no document unread."""
+    data_path=OUT/<config>)`), a folder of pickles of plain-data documents and their counts only (VILA counts the
+    files, halved, as its shards). Shards of near-equal documents, as many as vila_shards says: VILA gives each GPU
+    n_shards // world_size shards, never reads the rest, and takes as many documents from each GPU as the fewest
+    any holds, so a shard count the GPU count divides, with no empty shard, leaves no document unread."""
     folder = Path(out_dir) / config
     folder.mkdir(parents=True, exist_ok=True)
     rows = _undecoded(dataset)
-    wanted = options.shards or VILA_SHARDS
-    shards = wanted * max(1, math.ceil(len(rows) / (DOCUMENTS_PER_SHARD * wanted)))
+    shards = vila_shards(len(rows), options.shards or VILA_SHARDS)
     documents = 0
     for number, shard in enumerate(_document_shards(rows, shards)):
         (folder / f"shard_{number}.pkl").write_bytes(pickle.dumps(shard, protocol=4))

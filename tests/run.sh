@@ -24,7 +24,7 @@ python3 -m venv .venv
 # lmms-eval for the harness parity tests, with the dependencies its evaluator imports (see the file for why trimmed).
 .venv/bin/pip install -q --no-deps "lmms-eval==0.7.3"
 .venv/bin/pip install -q -r tests/requirements-lmms-eval.txt
-.venv/bin/pip install -q -r tests/requirements-metrics.txt
+.venv/bin/pip install -q -r tests/requirements-metrics.txt -r tests/requirements-ray.txt
 .venv/bin/ruff check .
 echo "== datasets $(.venv/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv/bin/python -m pytest tests -q
