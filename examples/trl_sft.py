@@ -4,7 +4,14 @@ SFTTrainer, streamed straight from the archives:
     python examples/trl_sft.py --model Qwen/Qwen2-VL-2B-Instruct --max-steps 1000 --output-dir saves/scifig-sft
     python examples/trl_sft.py --model Qwen/Qwen2-VL-2B-Instruct --data-dir dummy_data --max-steps 3   # the sample
 
-Needs `pip install trl` beside scifig (torch, transformers and torchvision come with it). Rows are streamed, so
+Needs `pip install trl torchvision` beside scifig (trl brings torch and transformers, not torchvision, which
+transformers' Qwen2-VL processor imports for its video processor). With no download, on a tiny Qwen2-VL built from
+a config (its numbers mean nothing, the plumbing runs):
+
+    python -m scifig_tools tiny-model qwen2vl tiny-qwen2vl
+    python examples/trl_sft.py --model tiny-qwen2vl --data-dir dummy_data --max-steps 3
+
+Rows are streamed, so
 training is bounded by --max-steps; train holds no validation or test article (exclude_eval_articles, the default).
 It prints, as JSON, the loss at each step and what the model was fed: images, and image tokens against the number
 the images' patch grids call for (a mismatch would mean an image did not reach the model whole).

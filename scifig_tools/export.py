@@ -6,6 +6,7 @@ formats trainers read as they are.
     python -m scifig_tools export OUT --format llamafactory --configs sft     # LLaMA-Factory (sharegpt + images)
     python -m scifig_tools export OUT --format vila --configs pretraining     # VILA's mmc4 pickle shards
     python -m scifig_tools export OUT --format webdataset --configs pretraining   # open_flamingo's mmc4 tars
+    python -m scifig_tools export OUT --format mds --configs sft pretraining     # MosaicML streaming shards
 
 Rows come from the builder as `load` prepares them (train clean of evaluation articles unless told otherwise).
 
@@ -342,6 +343,72 @@ def webdataset_tars(out_dir, config, split, dataset, options):
     return {"rows": documents, "written": documents, "skipped": 0, "shards": len(list(folder.glob("shard-*.tar")))}
 
 
+def mds_value(feature, value):
+    """A stored value (an Arrow row as Python) as plain JSON data: every image, however deep, the base64 of its
+    bytes (None stays None), dates as ISO text, class labels as their numbers, as the Parquet export stores them."""
+    if value is None:
+        return None
+    if isinstance(feature, datasets.Image):
+        return base64.b64encode(value["bytes"]).decode("ascii")
+    if isinstance(feature, dict):
+        return {name: mds_value(inner, value.get(name)) for name, inner in feature.items()}
+    if isinstance(feature, (list, tuple)):
+        return [mds_value(feature[0], item) for item in value]
+    inner = getattr(feature, "feature", None)  # Sequence on datasets 3.6, List on 4 and later
+    if inner is not None:
+        if isinstance(value, dict):  # a Sequence of a dict is stored as a dict of lists
+            value = [dict(zip(value, items)) for items in zip(*value.values())]
+        return [mds_value(inner, item) for item in value]
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def mds_columns(features):
+    """{column: MDS encoding}: text and numbers as MDS's own types, a top-level image as its bytes, the rest JSON."""
+    columns = {}
+    for name, feature in features.items():
+        dtype = getattr(feature, "dtype", None)
+        if isinstance(feature, datasets.Image):
+            columns[name] = "bytes"
+        elif isinstance(feature, datasets.ClassLabel) or dtype in ("int8", "int16", "int32", "int64"):
+            columns[name] = "int64"
+        elif dtype in ("float32", "float64"):
+            columns[name] = "float64"
+        elif dtype in ("string", "large_string", "date32"):
+            columns[name] = "str"
+        else:
+            columns[name] = "json"
+    return columns
+
+
+def mds_row(features, columns, row):
+    return {name: (row[name]["bytes"] if columns[name] == "bytes" else mds_value(features[name], row[name]))
+            for name in columns}
+
+
+def mds(out_dir, config, split, dataset, options):
+    """OUT/<config>/<split>/: MosaicML streaming shards (index.json and shard.NNNNN.mds) by its MDSWriter, read by
+    `streaming.StreamingDataset(local=...)` (Composer, LLM Foundry). Columns by mds_columns; shards of at most
+    MDS's default 64 MB. Written into a temporary folder renamed when whole: a rerun skips a split already done."""
+    from streaming import MDSWriter  # this format's own dependency (mosaicml-streaming)
+
+    folder = Path(out_dir) / config / split
+    if (folder / "index.json").is_file():
+        rows = sum(shard["samples"] for shard in json.loads((folder / "index.json").read_text())["shards"])
+        return {"rows": rows, "written": 0, "skipped": rows}
+    partial = folder.with_name(f"{split}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    features = dataset.features
+    columns = mds_columns(features)
+    written = 0
+    with MDSWriter(out=str(partial), columns=columns, progress_bar=False) as writer:
+        for batch in dataset.with_format("arrow").iter(batch_size=IMAGE_ROW_GROUP_ROWS):
+            for row in batch.to_pylist():
+                writer.write(mds_row(features, columns, row))
+                written += 1
+    partial.replace(folder)
+    return {"rows": written, "written": written, "skipped": 0}
+
+
 # ============================================================================ one table, one path
 
 class ExportOptions(NamedTuple):
@@ -351,7 +418,7 @@ class ExportOptions(NamedTuple):
     num_proc: Optional[int] = None
     progress: bool = True
     repo_id: Optional[str] = None
-    shards: Optional[int] = None  # vila, mds: how many shards at least
+    shards: Optional[int] = None  # vila: how many shards at least
 
 
 def hub_split(out_dir, config, split, dataset, options):
@@ -388,6 +455,8 @@ FORMATS = {
     "vila": ExportFormat("VILA's mmc4 pickle shards", ("pretraining",), ("pretraining",), ("train",), vila),
     "webdataset": ExportFormat("open_flamingo's mmc4 tar shards", ("pretraining",), ("pretraining",), ("train",),
                                webdataset_tars),
+    "mds": ExportFormat("MosaicML streaming (MDS) shards, every split", tuple(scifig.CONFIG_NAMES),
+                        ("sft", "pretraining"), None, mds),
 }
 
 

@@ -6,6 +6,8 @@
 #   .venv-datasets40  datasets 4.0.0, the first script-free release: the front doors (builder deps only)
 #   .venv-train       the training stack (torch with torchvision, transformers 5, TRL): the trainer tests
 #   .venv-llamafactory LLaMA-Factory with its own pins: its data pipeline on an export (run from the trainer tests)
+#   .venv-flamingo    the loaders that pin transformers < 5 (open_flamingo's mmc4 loader, MosaicML streaming), on
+#                     datasets 4.8: tests/test_trainer_loaders.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian's packages the tests read: headless Chromium (the browse page test) and WordNet 3.0 (METEOR, in place of
@@ -56,3 +58,11 @@ python3 -m venv .venv-llamafactory
 .venv-llamafactory/bin/pip install -q -r tests/requirements-llamafactory.txt
 echo "== trainers: TRL $(.venv-train/bin/python -c 'import trl; print(trl.__version__)'), LLaMA-Factory $(.venv-llamafactory/bin/python -c 'import llamafactory; print(llamafactory.__version__)')"
 SCIFIG_LLAMAFACTORY_PYTHON="$PWD/.venv-llamafactory/bin/python" .venv-train/bin/python -m pytest -q tests/test_training.py
+
+python3 -m venv .venv-flamingo
+.venv-flamingo/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+.venv-flamingo/bin/pip install -q --no-deps "open-flamingo==2.0.1"
+.venv-flamingo/bin/pip install -q -r <(grep -v '^datasets\|^webdataset' requirements.txt) -r tests/requirements.txt \
+    -r tests/requirements-flamingo.txt
+echo "== loaders: open_flamingo $(.venv-flamingo/bin/pip show open-flamingo | sed -n 's/^Version: //p'), mosaicml-streaming $(.venv-flamingo/bin/pip show mosaicml-streaming | sed -n 's/^Version: //p')"
+.venv-flamingo/bin/python -m pytest -q tests/test_trainer_loaders.py
