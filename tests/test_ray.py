@@ -4,6 +4,8 @@ Train's workers get disjoint shards of every row, and bad data is a ScifigDataEr
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -105,27 +107,16 @@ def test_bad_data_is_a_scifig_data_error_with_loads_message(cluster, mirror, tmp
 
 
 def test_ray_train_workers_get_disjoint_shards_of_every_row(cluster, mirror, tmp_path):
+    # the example script, as the card gives it, run against this cluster: a TorchTrainer of 2 workers fed
+    # scifig.ray_dataset("sft") through datasets={"train": ...} and get_dataset_shard
     pytest.importorskip("torch")
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
-    dataset = scifig.ray_dataset("sft", "train", base_url=mirror.url)
-    out = str(tmp_path)
-
-    def loop(config):
-        import ray.train
-
-        context = ray.train.get_context()
-        shard = ray.train.get_dataset_shard("train")
-        ids = [row["id"] for batch in shard.iter_batches(batch_size=4, batch_format="pandas")
-               for row in batch.to_dict("records")]
-        with open(os.path.join(config["out"], f"rank-{context.get_world_rank()}.json"), "w") as file:
-            json.dump(ids, file)
-
-    TorchTrainer(loop, train_loop_config={"out": out}, datasets={"train": dataset},
-                 scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
-                 run_config=RunConfig(storage_path=str(tmp_path / "runs"))).fit()
-    seen = [json.loads((tmp_path / f"rank-{rank}.json").read_text()) for rank in range(2)]
-    every = _ids(scifig.load("sft", split="train", streaming=True, base_url=mirror.url).select_columns(["id"]))
-    assert all(seen) and not set(seen[0]) & set(seen[1])
-    assert sorted(seen[0] + seen[1]) == sorted(every)
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "ray_train_sft.py"), "--ray-address",
+                             cluster.address, "--base-url", mirror.url, "--workers", "2", "--cpus-per-worker", "0.5",
+                             "--out", str(tmp_path / "ids")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = [json.loads((tmp_path / "ids" / f"rank-{rank}.json").read_text()) for rank in range(2)]
+    every = list(scifig.load("sft", split="train", streaming=True, base_url=mirror.url))
+    assert all(part["ids"] for part in seen) and not set(seen[0]["ids"]) & set(seen[1]["ids"])
+    assert sorted(seen[0]["ids"] + seen[1]["ids"]) == sorted(_ids(every))
+    assert seen[0]["figures"] + seen[1]["figures"] == sum(len(row["images"]) for row in every) > 0
+    assert json.loads(result.stdout.strip().splitlines()[-1])["rows"] == [len(part["ids"]) for part in seen]

@@ -1,0 +1,98 @@
+"""Rows/s with more readers: a DataLoader of 2 workers against one process on `mcq` validation cut into shards
+(`shards=N`), with a per-row resize-to-tensor in the workers; and iterating `scifig.ray_dataset` on a local Ray of
+2 CPUs against `scifig.load(streaming=True)`, with the largest RSS of a Ray worker process once read. One run, one
+corpus (benchmarks/make_corpus.py, built once into --work), each figure printed as a row.
+
+    python benchmarks/workers.py --work /tmp/scifig-bench [--articles 800] [--shards 8]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import scifig  # noqa: E402
+from benchmarks.run import corpus  # noqa: E402
+
+
+def to_tensor(row):
+    """What a vision model's preprocessing does to a figure: decode, RGB, 224 px, float CHW."""
+    import torch
+
+    image = row["image"].convert("RGB").resize((224, 224), Image.BILINEAR)
+    return torch.from_numpy(numpy.asarray(image, dtype=numpy.float32).transpose(2, 0, 1) / 255.0), row["id"]
+
+
+def loader_rate(data_dir, cache_dir, workers, shards):
+    import torch.utils.data
+
+    stream = scifig.load("mcq", split="validation", streaming=True, data_dir=data_dir, cache_dir=cache_dir,
+                         shards=shards).map(lambda row: {"pixels": to_tensor(row)[0]}, remove_columns=["image"])
+    loader = torch.utils.data.DataLoader(stream.with_format("torch"), batch_size=None, num_workers=workers)
+    started, rows = time.perf_counter(), 0
+    for _ in loader:
+        rows += 1
+    return rows, rows / (time.perf_counter() - started)
+
+
+def stream_rate(data_dir, cache_dir, shards):
+    started, rows = time.perf_counter(), 0
+    for _ in scifig.load("mcq", split="validation", streaming=True, data_dir=data_dir, cache_dir=cache_dir,
+                         shards=shards).decode(False):
+        rows += 1
+    return rows, rows / (time.perf_counter() - started)
+
+
+def ray_rates(data_dir, cache_dir, shards):
+    """Two reads of the split by ray_dataset on a local Ray of 2 CPUs: the first starts Ray's worker processes (each
+    imports scifig), the second finds them running."""
+    import psutil
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    rates = []
+    for _ in range(2):
+        started, rows = time.perf_counter(), 0
+        for _ in scifig.ray_dataset("mcq", "validation", data_dir=data_dir, cache_dir=cache_dir,
+                                    shards=shards).iter_rows():
+            rows += 1
+        rates.append(rows / (time.perf_counter() - started))
+    rss = max((process.memory_info().rss for process in psutil.process_iter(["cmdline"])
+               if "ray::" in " ".join(process.info["cmdline"] or [])), default=0)
+    ray.shutdown()
+    return rows, rates, rss / 2**20
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", required=True, help="a folder for the corpus and caches")
+    parser.add_argument("--articles", type=int, default=800, help="articles in the corpus (default: 800)")
+    parser.add_argument("--shards", type=int, default=8, help="shards=N for the split (default: 8)")
+    args = parser.parse_args(argv)
+    data_dir = str(corpus(args.work, f"workers-{args.articles}", n_articles=args.articles, figure_kb=[60, 200],
+                          archives=["benchmark"], dev_fraction=0.5, test_fraction=0.0))
+    cache_dir = str(Path(args.work) / "workers-cache")
+    stream_rate(data_dir, cache_dir, args.shards)  # every reader below finds the archive's index and records kept
+    rows, streamed = stream_rate(data_dir, cache_dir, args.shards)
+    _, one = loader_rate(data_dir, cache_dir, 0, args.shards)
+    _, two = loader_rate(data_dir, cache_dir, 2, args.shards)
+    ray_rows, (ray_first, ray_second), rss_mb = ray_rates(data_dir, cache_dir, args.shards)
+    figures = {"rows": rows, "shards": args.shards, "loader_one_process_rows_s": round(one, 1),
+               "loader_2_workers_rows_s": round(two, 1), "loader_ratio": round(two / one, 2),
+               "load_streaming_rows_s": round(streamed, 1), "ray_rows": ray_rows,
+               "ray_dataset_first_rows_s": round(ray_first, 1), "ray_dataset_again_rows_s": round(ray_second, 1),
+               "ray_ratio_again": round(ray_second / streamed, 2), "ray_worker_rss_mb": round(rss_mb)}
+    for name, value in figures.items():
+        print(f"{name:28s} {value}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
