@@ -536,6 +536,9 @@ def render(infos=None, configs=None, export_counts=None, rows=None, samples=None
         checksums=checksums(infos),
         contamination=contamination if contamination is not None else contamination_on_the_sample(),
         split_leak=split_leak(),
+        mds_environment="as scifig's code repository says" if export
+        else "as the tests do: `pip install -r <(grep -v '^datasets' requirements.txt) \"datasets==4.8.5\" "
+             "\"mosaicml-streaming==0.13.0\"` in a clone (scifig.load's other line)",
         trl_example="[`examples/trl_sft.py`](examples/trl_sft.py)" if not export
         else "`examples/trl_sft.py` in scifig's code repository",
         collection=facts.COLLECTION,
