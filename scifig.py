@@ -120,8 +120,8 @@ __all__ = [
     "EvalArticles", "RecordError", "SciFig", "SciFigConfig", "ScifigDataError", "ScifigNetworkError", "builder",
     "cache_entries", "cache_root", "category_name", "check_split", "circular_rows", "code_hash", "data_identity",
     "enforce_cache_limit", "eval_articles_of", "is_figure", "is_mcq", "load", "mcq_prompt", "open_archive",
-    "parse_mcq_prompt", "prepare", "recorded_infos", "remove_entry", "shipped_eval_articles", "task_of",
-    "unwrapped_errors", "ray_dataset", "generate_rows"
+    "generate_rows", "parse_mcq_prompt", "prepare", "ray_dataset", "recorded_infos", "remove_entry",
+    "shipped_eval_articles", "task_of", "unwrapped_errors"
 ]
 
 

@@ -362,22 +362,15 @@ def mds_value(feature, value):
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+# MDS's own type for each Arrow type a feature stores (a ClassLabel stores int64); anything else is JSON
+MDS_ENCODINGS = {"int8": "int64", "int16": "int64", "int32": "int64", "int64": "int64", "float32": "float64",
+                 "float64": "float64", "string": "str", "large_string": "str", "date32": "str"}
+
+
 def mds_columns(features):
     """{column: MDS encoding}: text and numbers as MDS's own types, a top-level image as its bytes, the rest JSON."""
-    columns = {}
-    for name, feature in features.items():
-        dtype = getattr(feature, "dtype", None)
-        if isinstance(feature, datasets.Image):
-            columns[name] = "bytes"
-        elif isinstance(feature, datasets.ClassLabel) or dtype in ("int8", "int16", "int32", "int64"):
-            columns[name] = "int64"
-        elif dtype in ("float32", "float64"):
-            columns[name] = "float64"
-        elif dtype in ("string", "large_string", "date32"):
-            columns[name] = "str"
-        else:
-            columns[name] = "json"
-    return columns
+    return {name: "bytes" if isinstance(feature, datasets.Image)
+            else MDS_ENCODINGS.get(getattr(feature, "dtype", None), "json") for name, feature in features.items()}
 
 
 def mds_row(features, columns, row):
