@@ -4,12 +4,16 @@
 #   .venv-datasets3   datasets 3.6.0, the last line that runs loading scripts: the whole suite
 #   .venv-datasets48  datasets 4.8.5, the last 4.x: scifig.load streamed and prepared, errors, the export round trip
 #   .venv-datasets40  datasets 4.0.0, the first script-free release: the front doors (builder deps only)
-#   .venv-train       the training stack (torch with torchvision, transformers 5, TRL): the trainer tests
+#   .venv-torch       torch 2.14.1 with torchvision 0.29.1 alone (a CUDA build, 5.5 GB), installed once and seen by
+#                     the two venvs below that need torchvision through a .pth file, so the disk holds one copy
+#   .venv-train       the training stack (transformers 5, TRL, torch from .venv-torch): the trainer tests
 #   .venv-llamafactory LLaMA-Factory with its own pins: its data pipeline on an export (run from the trainer tests)
 #   .venv-flamingo    the loaders that pin transformers < 5 (open_flamingo's mmc4 loader, MosaicML streaming), on
 #                     datasets 4.8: tests/test_trainer_loaders.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here is installed twice, so pip's wheel cache would only take disk.
+export PIP_NO_CACHE_DIR=1
 # Debian's packages the tests read: headless Chromium (the browse page test) and WordNet 3.0 (METEOR, in place of
 # nltk's downloader: scifig_tools/metric_resources.py). Installed where apt can, as root; else those tests skip.
 if { ! command -v chromium >/dev/null || [ ! -f /usr/share/wordnet/index.sense ]; } && command -v apt-get >/dev/null \
@@ -49,9 +53,20 @@ python3 -m venv .venv-datasets40
 echo "== datasets $(.venv-datasets40/bin/python -c 'import datasets; print(datasets.__version__)')"
 .venv-datasets40/bin/python -m pytest -q tests/test_front_doors.py
 
-python3 -m venv .venv-train
-# torch with torchvision (transformers' Qwen2-VL processor wants it): this pair lies on this machine kind's disk
-.venv-train/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+# torch with torchvision (transformers' Qwen2-VL processor and open_flamingo's data.py want it): this pair lies on this
+# machine kind's disk. A venv made by venv_on_torch sees .venv-torch's packages after its own (pip counts them as
+# installed and installs a venv's own release beside them where its pins differ).
+python3 -m venv .venv-torch
+.venv-torch/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+venv_on_torch() {
+    python3 -m venv "$1"
+    local own shared
+    own=$("$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    shared=$(.venv-torch/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    echo "$shared" > "$own/venv-torch.pth"
+}
+
+venv_on_torch .venv-train
 .venv-train/bin/pip install -q -r requirements.txt -r tests/requirements.txt -r tests/requirements-train.txt
 python3 -m venv .venv-llamafactory
 .venv-llamafactory/bin/pip install -q "torch==2.13.0"
@@ -59,8 +74,7 @@ python3 -m venv .venv-llamafactory
 echo "== trainers: TRL $(.venv-train/bin/python -c 'import trl; print(trl.__version__)'), LLaMA-Factory $(.venv-llamafactory/bin/python -c 'import llamafactory; print(llamafactory.__version__)')"
 SCIFIG_LLAMAFACTORY_PYTHON="$PWD/.venv-llamafactory/bin/python" .venv-train/bin/python -m pytest -q tests/test_training.py
 
-python3 -m venv .venv-flamingo
-.venv-flamingo/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
+venv_on_torch .venv-flamingo
 .venv-flamingo/bin/pip install -q --no-deps "open-flamingo==2.0.1"
 .venv-flamingo/bin/pip install -q -r <(grep -v '^datasets\|^webdataset' requirements.txt) -r tests/requirements.txt \
     -r tests/requirements-flamingo.txt
