@@ -10,6 +10,7 @@ Checked by the reference implementation, `mlcroissant` (tests/test_croissant.py)
 """
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -47,11 +48,12 @@ VALUE_TYPES = {"string": "sc:Text", "int32": "cr:Int32", "int64": "cr:Int64", "f
 _LISTS = tuple({datasets.Sequence, getattr(datasets, "List", datasets.Sequence)})  # List: datasets >= 4
 
 
-def _stored_features(files):
+def _stored_features(files, filesystem=None):
     """The features every Parquet file of a config says it holds (they must agree)."""
-    stored = [json.loads(pq.read_schema(path).metadata[b"huggingface"])["info"]["features"] for path in files]
+    stored = [json.loads(pq.read_schema(path, filesystem=filesystem).metadata[b"huggingface"])["info"]["features"]
+              for path in files]
     if any(features != stored[0] for features in stored):
-        raise ValueError(f"the Parquet files of {files[0].parent.name} disagree on their features")
+        raise ValueError(f"the Parquet files of {posixpath.dirname(str(files[0]))} disagree on their features")
     return datasets.Features.from_dict(stored[0])
 
 
@@ -105,17 +107,17 @@ def _creators():
             for name in names]
 
 
-def metadata(out_dir, repo_id=None):
-    """The Croissant document for an export folder, from its Parquet files."""
-    out_dir = Path(out_dir)
+def metadata(out_dir, repo_id=None, filesystem=None):
+    """The Croissant document for an export folder, from its Parquet files (on `filesystem`, a pyarrow filesystem,
+    where given)."""
     distribution, record_sets, labels = [], [], {}
-    for config, files_of in exported_files(out_dir).items():
+    for config, files_of in exported_files(out_dir, filesystem).items():
         splits, files = list(files_of), [path for paths in files_of.values() for path in paths]
         file_set = f"parquet-files-{config}"
         distribution.append({"@type": "cr:FileSet", "@id": file_set, "name": file_set,
                              "description": f"The Parquet files of {config}, one or more per split.",
                              "encodingFormat": "application/x-parquet", "includes": f"{config}/*.parquet"})
-        features = _stored_features(files)
+        features = _stored_features(files, filesystem)
         split = {"@type": "cr:Field", "@id": f"{config}/split", "name": "split", "dataType": "sc:Text",
                  "description": f"The split a row is in: {', '.join(splits)}.",
                  "source": {"fileSet": {"@id": file_set}, "extract": {"fileProperty": "fullpath"},
@@ -157,7 +159,10 @@ def metadata(out_dir, repo_id=None):
     }
 
 
-def write(out_dir, repo_id=None):
-    path = Path(out_dir) / "croissant.json"
-    path.write_text(json.dumps(metadata(out_dir, repo_id), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+def write(out_dir, repo_id=None, filesystem=None, into=None):
+    """croissant.json for the export at `out_dir` (on `filesystem` where given), written into the local folder
+    `into` (`out_dir` unless given)."""
+    path = Path(into or out_dir) / "croissant.json"
+    path.write_text(json.dumps(metadata(out_dir, repo_id, filesystem), indent=1, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
     return path

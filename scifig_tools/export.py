@@ -31,10 +31,15 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import socket
+import tempfile
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Tuple
 
 import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
@@ -43,69 +48,128 @@ import scifig
 from scifig.scifig_compat import bytes_in_size, rows_per_row_group
 from scifig_tools import card, croissant, paths
 from scifig_tools.infos import declared_info
-from scifig_tools.parquet_layout import data_files, exported_files, shard_name
+from scifig_tools.parquet_layout import data_files, exported_files, shard_name, split_of
 from scifig_tools.schema import parquet_metadata
 
 # ============================================================================ the Hub's Parquet folder
 
-def shard_plan(dataset, max_shard_size):
-    """How many contiguous shards keep each under max_shard_size (the rule push_to_hub uses)."""
-    return max(1, math.ceil(dataset.data.nbytes / bytes_in_size(max_shard_size)))
+def value_bytes(array):
+    """The bytes an Arrow array's values take, however the array is cut into chunks or slices: what each engine
+    plans shards by. (pyarrow's nbytes also counts offsets and validity bitmaps, which change with the chunking: a
+    Ray export's blocks and a prepared dataset's batches would give the same rows other shard counts.) A boolean
+    counts as a byte."""
+    if isinstance(array, (pa.ChunkedArray, pa.Table, pa.RecordBatch)):
+        return sum(value_bytes(part) for part in (array.chunks if isinstance(array, pa.ChunkedArray)
+                                                   else array.columns))
+    kind = array.type
+    if pa.types.is_struct(kind):
+        return sum(value_bytes(field) for field in array.flatten())
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return value_bytes(array.flatten())
+    if pa.types.is_binary(kind) or pa.types.is_string(kind) or pa.types.is_large_binary(kind) or \
+            pa.types.is_large_string(kind):
+        return pc.sum(pc.binary_length(array)).as_py() or 0
+    if pa.types.is_null(kind):
+        return 0
+    return len(array) * max(1, kind.bit_width // 8)
+
+
+def shard_plan(num_bytes, max_shard_size):
+    """How many contiguous shards keep each under max_shard_size (the rule push_to_hub uses, on value_bytes)."""
+    return max(1, math.ceil(num_bytes / bytes_in_size(max_shard_size)))
+
+
+def shard_bounds(num_rows, shards):
+    """[(first row, end row)] of each contiguous shard: datasets' own `shard(contiguous=True)` cut."""
+    size, extra = divmod(num_rows, shards)
+    return [(size * index + min(index, extra), size * (index + 1) + min(index + 1, extra)) for index in range(shards)]
 
 
 IMAGE_ROW_GROUP_ROWS = 100  # every scifig config carries images: keep viewer pages to ~100 rows
 
 
-def row_group_size(dataset):
+def row_group_size(num_rows, num_bytes):
     """~100 rows, fewer where that would pass datasets' own row-group byte limit (100 MB)."""
-    by_bytes = rows_per_row_group(max(len(dataset), 1), max(dataset.data.nbytes, 1))
+    by_bytes = rows_per_row_group(max(num_rows, 1), max(num_bytes, 1))
     return max(1, min(IMAGE_ROW_GROUP_ROWS, by_bytes))
 
 
-def _complete(path, rows, metadata):
-    if not path.is_file():
+class SplitPlan(NamedTuple):
+    """A split's Hub files: each file's name and rows, and the rows of its row groups. Both engines write by it."""
+
+    names: list
+    bounds: list
+    group: int
+
+
+def plan_split(split, num_rows, num_bytes, max_shard_size):
+    shards = min(shard_plan(num_bytes, max_shard_size), max(1, num_rows))  # no file of no rows
+    return SplitPlan([shard_name(split, index, shards) for index in range(shards)], shard_bounds(num_rows, shards),
+                     row_group_size(num_rows, num_bytes))
+
+
+def complete(filesystem, path, rows, metadata):
+    """Whether `path` is a whole shard of `rows` rows with these features (a rerun skips it)."""
+    if filesystem.get_file_info(path).type != pafs.FileType.File:
         return False
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, filesystem=filesystem)
     except Exception:  # an unreadable leftover is rewritten, whatever pyarrow calls the damage
         return False
     stored = parquet.schema_arrow.metadata or {}
     return parquet.metadata.num_rows == rows and stored.get(b"huggingface") == metadata["huggingface"].encode()
 
 
-def _write_shard(job):
-    """Writes one shard unless it is already complete; returns (rows written, rows skipped). Written to a
-    temporary name and renamed when whole, so an interrupted export leaves no shard that looks complete."""
-    dataset, shards, index, path, metadata, group = job
-    shard = dataset.shard(shards, index, contiguous=True)
-    if _complete(path, len(shard), metadata):
-        return 0, len(shard)
-    partial = path.with_suffix(f".parquet.{os.getpid()}.partial")
+def write_shard(filesystem, path, batches, metadata, group):
+    """Writes the Arrow batches (in order) as one shard at `path` of `filesystem`: to a temporary name, renamed
+    when whole, so an interrupted export leaves no shard that looks complete."""
+    partial = f"{path}.{socket.gethostname()}.{os.getpid()}.partial"
     writer = None
-    for batch in shard.with_format("arrow").iter(batch_size=group):
-        table = batch.replace_schema_metadata(metadata)
-        if writer is None:
-            # a page is cut once past its 1 MB only between write batches: at pyarrow's 1024 rows a batch, a row
-            # group of 100 rows with a figure each was one page, held whole in memory while written (~30 MB)
-            writer = pq.ParquetWriter(partial, table.schema, write_batch_size=1)
-        writer.write_table(table, row_group_size=group)
-    writer.close()
-    partial.replace(path)
-    return len(shard), 0
+    try:
+        for batch in batches:
+            table = batch.replace_schema_metadata(metadata)
+            if writer is None:
+                # a page is cut once past its 1 MB only between write batches: at pyarrow's 1024 rows a batch, a
+                # row group of 100 rows with a figure each was one page, held whole in memory while written (~30 MB)
+                writer = pq.ParquetWriter(partial, table.schema, filesystem=filesystem, write_batch_size=1)
+            writer.write_table(table, row_group_size=group)
+    finally:
+        if writer is not None:
+            writer.close()
+    filesystem.move(partial, path)
+
+
+def remove_stale(filesystem, folder, split, names):
+    """Removes the split's files no plan of this run names: left by a run with another shard count, or cut off
+    mid-write (a temporary name)."""
+    found = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+    for info in found:
+        if info.base_name.startswith(f"{split}-") and info.base_name not in names and \
+                (info.base_name.endswith(".partial") or split_of(info.base_name) == split):
+            filesystem.delete_file(info.path)
+
+
+def _write_shard(job):
+    """Writes one shard unless it is already complete; returns (rows written, rows skipped)."""
+    dataset, (start, end), path, metadata, group = job
+    local = pafs.LocalFileSystem()
+    if complete(local, str(path), end - start, metadata):
+        return 0, end - start
+    shard = dataset.select(range(start, end)) if (start, end) != (0, len(dataset)) else dataset  # contiguous: a slice
+    write_shard(local, str(path), shard.with_format("arrow").iter(batch_size=group), metadata, group)
+    return end - start, 0
 
 
 def write_split(dataset, folder, split, max_shard_size="500MB", progress=True, num_proc=None):
     """Writes one split's shards, `num_proc` at a time; returns (files, rows written now, rows skipped as already
     complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    shards = shard_plan(dataset, max_shard_size)
-    names = [shard_name(split, index, shards) for index in range(shards)]
-    for stale in folder.glob(f"{split}-*.parquet*"):
-        if stale.name not in names:  # left by a run with another shard count, or cut off mid-write
-            stale.unlink()
+    plan = plan_split(split, len(dataset), value_bytes(dataset.data.table), max_shard_size)
+    names = plan.names
+    remove_stale(pafs.LocalFileSystem(), str(folder.resolve()), split, names)
     metadata = parquet_metadata(dataset.features)
-    group = row_group_size(dataset)
-    jobs = [(dataset, shards, index, folder / name, metadata, group) for index, name in enumerate(names)]
+    jobs = [(dataset, bounds, folder.resolve() / name, metadata, plan.group)
+            for bounds, name in zip(plan.bounds, names)]
     bar = tqdm(total=len(dataset), desc=f"{folder.name}/{split}", unit="row", disable=not progress)
     written = skipped = 0
     workers = min(num_proc or 1, len(jobs))
@@ -126,13 +190,21 @@ def tqdm_unordered(results, bar):
         yield rows_written, rows_skipped
 
 
-def exported_splits(out_dir):
+def destination(out):
+    """(pyarrow filesystem, root path) of an export folder: a local path, or any URI pyarrow's filesystems take
+    (s3://, gs://, hdfs://), so a cluster writes straight to object storage."""
+    if "://" in str(out):
+        return pafs.FileSystem.from_uri(str(out))
+    return pafs.LocalFileSystem(), str(Path(out).expanduser().resolve())
+
+
+def exported_splits(out_dir, filesystem=None):
     """{config: {split: {num_examples, num_bytes}}} for every config folder in an export, from the Parquet footers
     (num_bytes: uncompressed, as datasets counts it)."""
     splits = {}
-    for config, files_of in exported_files(out_dir).items():
+    for config, files_of in exported_files(out_dir, filesystem).items():
         for split, files in files_of.items():
-            footers = [pq.ParquetFile(path).metadata for path in files]
+            footers = [pq.ParquetFile(path, filesystem=filesystem).metadata for path in files]
             splits.setdefault(config, {})[split] = {
                 "num_examples": sum(footer.num_rows for footer in footers),
                 "num_bytes": sum(footer.row_group(i).total_byte_size for footer in footers
@@ -141,9 +213,20 @@ def exported_splits(out_dir):
     return splits
 
 
-def write_card(out_dir, repo_id=None):
-    """The card for what the export folder holds, whichever runs wrote it, with croissant.json and what it links."""
-    counts = exported_splits(out_dir)
+def write_card(out_dir, repo_id=None, filesystem=None):
+    """The card for what the export folder holds, whichever runs wrote it, with croissant.json and what it links.
+    An export in object storage (`filesystem` given) gets them written locally first, then copied beside its
+    files."""
+    if filesystem is not None and not isinstance(filesystem, pafs.LocalFileSystem):
+        with tempfile.TemporaryDirectory(prefix="scifig-card-") as staging:
+            _write_card(out_dir, repo_id, filesystem, Path(staging))
+            pafs.copy_files(staging, out_dir, destination_filesystem=filesystem)
+        return
+    _write_card(str(out_dir), repo_id, None if filesystem is None else filesystem, Path(out_dir))
+
+
+def _write_card(out_dir, repo_id, filesystem, into):
+    counts = exported_splits(out_dir, filesystem)
     configs_yaml = [
         {"config_name": config,
          "data_files": [{"split": split, "path": data_files(config, split)} for split in counts[config]]}
@@ -154,18 +237,17 @@ def write_card(out_dir, repo_id=None):
         if entry["config_name"] == default:
             entry["default"] = True
     infos = {config: declared_info(config) for config in counts}
-    fictional = json.loads((out_dir / MARKER).read_text(encoding="utf-8")).get("fictional_sample", False) if (
-        out_dir / MARKER).is_file() else False
+    fictional = read_marker(filesystem or pafs.LocalFileSystem(), str(out_dir)).get("fictional_sample", False)
     # the contamination paragraph measures the bundled sample: the export's card is about the export's own rows
-    card.write(out_dir / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id,
+    card.write(into / "README.md", infos=infos, configs=configs_yaml, export_counts=counts, repo_id=repo_id,
                contamination="", fictional=fictional)
-    croissant.write(out_dir, repo_id)
+    croissant.write(out_dir, repo_id, filesystem, into)
     chart = paths.REPOSITORY / "assets" / "figures_per_subject.png"
-    (out_dir / "assets").mkdir(exist_ok=True)
-    shutil.copy(chart, out_dir / "assets" / chart.name)
-    (out_dir / "docs").mkdir(exist_ok=True)
+    (into / "assets").mkdir(exist_ok=True)
+    shutil.copy(chart, into / "assets" / chart.name)
+    (into / "docs").mkdir(exist_ok=True)
     for name in card.EXPORTED_DOCS:  # what the exported card links to
-        shutil.copy(paths.REPOSITORY / "docs" / name, out_dir / "docs" / name)
+        shutil.copy(paths.REPOSITORY / "docs" / name, into / "docs" / name)
 
 
 # ============================================================================ the trainers' formats
@@ -421,8 +503,8 @@ def hub_split(out_dir, config, split, dataset, options):
     return {"rows": written + skipped, "written": written, "skipped": skipped}
 
 
-def hub_card(out_dir, options):
-    write_card(out_dir, options.repo_id)
+def hub_card(out_dir, options, filesystem=None):
+    write_card(out_dir, options.repo_id, filesystem)
 
 
 class ExportFormat(NamedTuple):
@@ -435,7 +517,7 @@ class ExportFormat(NamedTuple):
     defaults: Tuple[str, ...]
     splits: Optional[Tuple[str, ...]]
     write: Callable         # (out_dir, config, split, dataset, ExportOptions) -> {"rows", "written", "skipped", ...}
-    finish: Optional[Callable] = None  # (out_dir, ExportOptions)
+    finish: Optional[Callable] = None  # (out_dir, ExportOptions, pyarrow filesystem or None)
     next_step: str = ""     # printed after the export, formatted with out_dir and repo_id
 
 
@@ -456,23 +538,34 @@ FORMATS = {
 MARKER = ".scifig-export.json"  # what says a folder holds an export of scifig's, and in which format
 
 
-def claim(out_dir, format, fictional=False):
+def read_marker(filesystem, root):
+    """What the marker of the export folder `root` says ({} where there is none)."""
+    marker = f"{root}/{MARKER}"
+    if filesystem.get_file_info(marker).type != pafs.FileType.File:
+        return {}
+    with filesystem.open_input_stream(marker) as stream:
+        return json.loads(stream.read().decode("utf-8"))
+
+
+def claim(out_dir, format, fictional=False, filesystem=None):
     """Makes `out_dir` an export folder of `format`: a new or empty folder, or one an earlier export of the same
     format wrote (then it is resumed). Anything else is refused, so no file of a user's is overwritten. The marker
     also says whether any run wrote rows of the bundled (fictional) sample into it, for the card to say so."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    marker = out_dir / MARKER
-    if marker.is_file():
-        kept = json.loads(marker.read_text(encoding="utf-8"))
+    filesystem = filesystem or pafs.LocalFileSystem()
+    root = str(out_dir)
+    filesystem.create_dir(root, recursive=True)
+    kept = read_marker(filesystem, root)
+    if kept:
         if kept.get("format") != format:
             raise ValueError(f"{out_dir} holds a scifig export in the {kept.get('format')} format: write the {format} "
                              "export into another folder")
         fictional = fictional or kept.get("fictional_sample", False)
-    elif any(out_dir.iterdir()):
+    elif filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
         raise ValueError(f"{out_dir} is not empty and no scifig export wrote it (it has no {MARKER}), so nothing "
                          "was written: export into a new or empty folder")
-    marker.write_text(json.dumps({"format": format, "fictional_sample": fictional,
-                                  "written_by": f"scifig {scifig.VERSION}"}) + "\n", encoding="utf-8")
+    with filesystem.open_output_stream(f"{root}/{MARKER}") as stream:
+        stream.write((json.dumps({"format": format, "fictional_sample": fictional,
+                                  "written_by": f"scifig {scifig.VERSION}"}) + "\n").encode("utf-8"))
 
 
 def is_the_sample(data_dir):
@@ -485,12 +578,16 @@ def is_the_sample(data_dir):
                               and copy.read_bytes() == original.read_bytes() for copy, original in held)
 
 
+ENGINES = ("local", "ray")
+
+
 def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", max_shard_size="500MB",
-           cache_dir=None, num_proc=None, progress=True, repo_id=None, shards=None, **config_kwargs):
+           cache_dir=None, num_proc=None, progress=True, repo_id=None, shards=None, engine="local", ray_address=None,
+           **config_kwargs):
     """Prepares each config with the builder and writes it in one format.
 
     Args:
-        out_dir: the folder to write into.
+        out_dir: the folder to write into; with engine="ray", also a URI pyarrow's filesystems take (s3://, gs://).
         configs: the configs to write (the format's defaults when None).
         data_dir, base_url: where the archives are (MMSci's hosted archives when neither is given).
         format: a key of FORMATS.
@@ -499,6 +596,8 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
         progress: show progress bars.
         repo_id: hub: ORG/NAME, the Hub id the card tells readers to load.
         shards: vila: how many shards at least (VILA_SHARDS unless given).
+        engine: "local" (this machine, `num_proc` processes) or "ray" (a Ray job: scifig_tools.export_ray).
+        ray_address: engine="ray": the cluster to run on (a local Ray when None and RAY_ADDRESS is unset).
         **config_kwargs: builder options (exclude_eval_articles=False: train as released).
 
     Returns:
@@ -511,7 +610,14 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
     """
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; formats: {', '.join(FORMATS)}")
-    chosen, out_dir = FORMATS[format], Path(out_dir)
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; engines: {', '.join(ENGINES)}")
+    if engine == "ray" and num_proc:
+        raise ValueError("--num-proc is the local engine's: with --engine ray, the cluster's CPUs set how many "
+                         "tasks run at once")
+    if engine == "local" and "://" in str(out_dir):
+        raise ValueError(f"{out_dir} is a URI: --engine ray writes to object storage, the local engine a folder")
+    chosen = FORMATS[format]
     configs = configs or list(chosen.defaults)
     for config in configs:
         scifig.task_of(config)  # an unknown name is a ValueError listing the valid ones, before any work
@@ -521,7 +627,14 @@ def export(out_dir, configs=None, data_dir=None, base_url=None, format="hub", ma
     if shards is not None and shards < 1:
         raise ValueError(f"--shards must be a positive number, not {shards}")
     options = ExportOptions(max_shard_size, num_proc, progress, repo_id, shards)
-    claim(out_dir, format, is_the_sample(data_dir))
+    if engine == "ray":
+        from scifig_tools import export_ray
+
+        return export_ray.export(out_dir, configs, chosen, format, options, data_dir, base_url, cache_dir,
+                                 ray_address, **config_kwargs)
+    filesystem, root = destination(out_dir)
+    out_dir = Path(root)
+    claim(root, format, is_the_sample(data_dir), filesystem)
     report = {}
     for config in configs:
         builder = scifig.prepare(scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs),

@@ -4,6 +4,7 @@ The export writes these names, its card's `configs:` maps every split to them, a
 split back from them.
 """
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -28,12 +29,20 @@ def data_files(config, split):
     return f"{config}/{split}-*.parquet"
 
 
-def exported_files(out_dir):
-    """{config: {split: [paths]}} of every shard in an export folder, configs and splits in scifig's order."""
+def exported_files(out_dir, filesystem=None):
+    """{config: {split: [paths]}} of every shard in an export folder, configs and splits in scifig's order: Paths of a
+    local folder, or paths on `filesystem` (a pyarrow filesystem, for an export in object storage)."""
     found = {}
     for config in scifig.CONFIG_NAMES:
-        for path in sorted((Path(out_dir) / config).glob("*.parquet")):
-            split = split_of(path.name)
+        if filesystem is None:
+            paths = sorted((Path(out_dir) / config).glob("*.parquet"))
+        else:
+            from pyarrow.fs import FileSelector, FileType
+
+            listed = filesystem.get_file_info(FileSelector(f"{out_dir}/{config}", allow_not_found=True))
+            paths = sorted(info.path for info in listed if info.type == FileType.File)
+        for path in paths:
+            split = split_of(posixpath.basename(str(path)))
             if split is not None:
                 found.setdefault(config, {}).setdefault(split, []).append(path)
     return {config: {split: splits[split] for split in scifig.SPLITS if split in splits}
