@@ -15,6 +15,8 @@ its blocks rebuilt from their read tasks) and progress are Ray's own: nothing he
 """
 
 import contextlib
+import logging
+import sys
 import tempfile
 from pathlib import Path
 
@@ -133,20 +135,34 @@ def trainer_split(blocks, features, out_dir, config, split, chosen, options):
         return chosen.write(out_dir, config, split, dataset, options)
 
 
+def _not_about_scifig_data_error(record):
+    """False for what Ray Data logs of a ScifigDataError while raising it (its traceback, a note of where the
+    trace went): the export raises that error as the one line `load` gives (unwrapped_errors), not twice."""
+    error = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+    return not isinstance(error, scifig.ScifigDataError)
+
+
 @contextlib.contextmanager
 def connected(address):
     """Ray, connected to the cluster at `address` (a local Ray started for the job when None and RAY_ADDRESS is
     unset); left as it was when already connected."""
     import ray
+    import ray.data  # which sets up its loggers' handlers
 
-    if ray.is_initialized():
-        yield ray
-        return
-    ray.init(address=address, log_to_driver=False)
+    shown = [handler for handler in logging.getLogger("ray.data").handlers  # Ray Data's own, on stderr
+             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
+    for handler in shown:
+        handler.addFilter(_not_about_scifig_data_error)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, log_to_driver=False)
     try:
         yield ray
     finally:
-        ray.shutdown()
+        for handler in shown:
+            handler.removeFilter(_not_about_scifig_data_error)
+        if started:
+            ray.shutdown()
 
 
 def export(out_dir, configs, chosen, format, options, data_dir=None, base_url=None, cache_dir=None, ray_address=None,

@@ -1,18 +1,23 @@
 """scifig on a real Ray cluster started here: a head and a worker node on 127.0.0.1 (ray.cluster_utils.Cluster),
 reading the sample from the Range server over HTTP. Read tasks are scifig's shards, every node reads its own, Ray
-Train's workers get disjoint shards of every row, and bad data is a ScifigDataError."""
+Train's workers get disjoint shards of every row, and bad data is a ScifigDataError. `export --engine ray` writes
+the local engine's files byte for byte (to a folder, or to S3 on moto's server), and completes every row once after
+a lost node or a killed driver."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
 
 import scifig
+from scifig_tools import export
+from scifig_tools.__main__ import main
 from scifig_tools.layout import benchmark_json, write_zip
-from scifig_tools.serve import RangeServer
+from scifig_tools.serve import RangeRequestHandler, RangeServer
 
 from helpers import DUMMY, ROOT
 
@@ -120,3 +125,141 @@ def test_ray_train_workers_get_disjoint_shards_of_every_row(cluster, mirror, tmp
     assert sorted(seen[0]["ids"] + seen[1]["ids"]) == sorted(_ids(every))
     assert seen[0]["figures"] + seen[1]["figures"] == sum(len(row["images"]) for row in every) > 0
     assert json.loads(result.stdout.strip().splitlines()[-1])["rows"] == [len(part["ids"]) for part in seen]
+
+
+# ---------------------------------------------------------------------------------------------- export --engine ray
+
+class _Slow(RangeRequestHandler):
+    pause = 0.05  # a far server: each read task takes long enough for a node to be lost, or a driver killed, mid-read
+
+
+@pytest.fixture(scope="module")
+def slow_mirror():
+    server = RangeServer(DUMMY, handler=_Slow).start()
+    yield server
+    server.stop()
+
+
+def _files(root):
+    """{relative path: bytes} of every file in an export folder."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def _rows(root, config):
+    import pyarrow.parquet as pq
+
+    return {split: [row for path in sorted((root / config).glob(f"{split}-*.parquet"))
+                    for row in pq.read_table(path).to_pylist()] for split in ("train", "validation", "test")}
+
+
+def test_a_ray_export_equals_the_local_export_file_for_file(cluster, mirror, tmp_path):
+    # small shards, so each split is cut into files whose rows come from several read tasks' blocks
+    options = {"configs": ["mcq", "sft", "pretraining"], "base_url": mirror.url, "max_shard_size": "20KB",
+               "progress": False}
+    export.export(tmp_path / "local", **options)
+    report = export.export(tmp_path / "ray", engine="ray", **options)
+    local, rayed = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert sorted(rayed) == sorted(local) and sum(name.endswith(".parquet") for name in local) > 6
+    assert all(rayed[name] == local[name] for name in local)  # Parquet, card, croissant.json: byte for byte
+    assert report["mcq/validation"] == {"rows": 12, "written": 12, "skipped": 0}
+
+
+def test_a_ray_export_writes_straight_to_object_storage(cluster, mirror, tmp_path):
+    """OUT as an s3:// URI, on a real S3 server (moto's) on 127.0.0.1: the objects are the local export's files."""
+    server = pytest.importorskip("moto.server").ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        import boto3
+        from pyarrow import fs
+
+        host, port = server.get_host_and_port()
+        boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1", aws_access_key_id="k",
+                     aws_secret_access_key="s").create_bucket(Bucket="exports")
+        uri = f"s3://k:s@exports/scifig?scheme=http&endpoint_override={host}:{port}&region=us-east-1"
+        options = {"configs": ["mcq"], "base_url": mirror.url, "max_shard_size": "10KB", "progress": False}
+        export.export(uri, engine="ray", **options)
+        export.export(tmp_path / "local", **options)
+        s3, root = fs.FileSystem.from_uri(uri)
+        stored = {info.path[len(root) + 1:]: s3.open_input_stream(info.path).readall()
+                  for info in s3.get_file_info(fs.FileSelector(root, recursive=True))
+                  if info.type == fs.FileType.File}
+        assert stored == _files(tmp_path / "local")
+        with pytest.raises(ValueError, match="--engine ray writes to object storage"):
+            export.export(uri, **options)
+    finally:
+        server.stop()
+
+
+def test_b_a_worker_node_lost_mid_export_the_export_completes_every_row_once(cluster, slow_mirror, tmp_path):
+    import threading
+
+    doomed = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    served, outcome = len(slow_mirror.ranges), {}
+
+    def run():
+        try:
+            outcome["report"] = export.export(tmp_path / "ray", configs=["captioning"], base_url=slow_mirror.url,
+                                              engine="ray", progress=False, train_shards=8)
+        except BaseException as error:  # handed to the test's thread
+            outcome["error"] = error
+
+    exporting = threading.Thread(target=run)
+    exporting.start()
+    while len(slow_mirror.ranges) < served + 6 and exporting.is_alive():
+        time.sleep(0.05)
+    assert exporting.is_alive()  # the node goes while its read tasks are running
+    cluster.remove_node(doomed)
+    exporting.join(timeout=600)
+    assert "error" not in outcome, outcome.get("error")
+    expected = {split: _ids(scifig.load("captioning", split=split, streaming=True, base_url=slow_mirror.url))
+                for split in ("train", "validation", "test")}
+    assert {split: _ids(rows) for split, rows in _rows(tmp_path / "ray", "captioning").items()} == expected
+    assert all(done["written"] == done["rows"] for done in outcome["report"].values())
+
+
+def test_c_a_killed_driver_rerun_completes_writing_nothing_twice(cluster, slow_mirror, mirror, tmp_path):
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "scifig_tools", "export", str(out), "--engine", "ray", "--ray-address",
+               cluster.address, "--base-url", slow_mirror.url, "--configs", "mcq", "captioning"]
+    driver = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("mcq/test-*.parquet")) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert driver.poll() is None  # killed mid-export: mcq written, captioning still being read
+    driver.kill()
+    driver.wait()
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*.parquet")}
+    assert before and not list(out.glob("captioning/*.parquet"))
+    rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert all((path.stat().st_ino, path.stat().st_mtime_ns) == kept for path, kept in before.items())
+    assert "mcq/test: 0 rows written, 9 already complete (hub)" in rerun.stdout
+    assert not [path for path in out.rglob("*") if path.name.endswith(".partial")]
+    export.export(tmp_path / "local", configs=["mcq", "captioning"], base_url=mirror.url, progress=False)
+    local, rayed = _files(tmp_path / "local"), _files(out)
+    assert sorted(rayed) == sorted(local) and all(rayed[name] == local[name] for name in local)
+
+
+def test_d_a_damaged_archive_fails_the_job_with_loads_one_line_error(cluster, tmp_path, capsys):
+    with zipfile.ZipFile(DUMMY / "benchmark.zip") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+    questions = json.loads(members[benchmark_json("validation", "mcq")])
+    questions[1][0]["answer"] = "Q"
+    members[benchmark_json("validation", "mcq")] = json.dumps(questions).encode()
+    (tmp_path / "damaged").mkdir()
+    write_zip(tmp_path / "damaged" / "benchmark.zip", members)
+    server = RangeServer(tmp_path / "damaged").start()
+    try:
+        with pytest.raises(scifig.ScifigDataError) as loaded:
+            list(scifig.load("mcq", split="validation", streaming=True, base_url=server.url))
+        status = main(["export", str(tmp_path / "ray"), "--engine", "ray", "--configs", "mcq", "--base-url",
+                       server.url])
+        printed = capsys.readouterr().err  # Ray Data's progress lines, then the error: one line, no traceback
+        assert status == 1 and printed.strip().splitlines()[-1] == f"python -m scifig_tools export: {loaded.value}"
+        assert "Traceback" not in printed and "RayTaskError" not in printed
+        skipped = export.export(tmp_path / "skipped", configs=["mcq"], base_url=server.url, engine="ray",
+                                progress=False, on_error="skip")
+        assert skipped["mcq/validation"]["rows"] == 12 - 1 and skipped["mcq/train"]["rows"] == 6
+    finally:
+        server.stop()
