@@ -1,7 +1,9 @@
 """Rows/s with more readers: a DataLoader of 2 workers against one process on `mcq` validation cut into shards
-(`shards=N`), with a per-row resize-to-tensor in the workers; and iterating `scifig.ray_dataset` on a local Ray of
-2 CPUs against `scifig.load(streaming=True)`, with the largest RSS of a Ray worker process once read. One run, one
-corpus (benchmarks/make_corpus.py, built once into --work), each figure printed as a row.
+(`shards=N`), with a per-row resize-to-tensor in the workers; iterating `scifig.ray_dataset` on a local Ray of
+2 CPUs against `scifig.load(streaming=True)`, with the largest RSS of a Ray worker process once read; and the Hub
+export of `mcq` by `--engine ray` on that Ray against the local engine's `--num-proc 2`, each from the archives (a
+new cache, a new folder). One run, one corpus (benchmarks/make_corpus.py, built once into --work), each figure
+printed as a row.
 
     python benchmarks/workers.py --work /tmp/scifig-bench [--articles 800] [--shards 8]
 """
@@ -70,6 +72,32 @@ def ray_rates(data_dir, cache_dir, shards):
     return rows, rates, rss / 2**20
 
 
+def export_rates(data_dir, work):
+    """Rows/s of the Hub export of `mcq`: the local engine with 2 processes (its prepare included), then the Ray
+    engine on a local Ray of 2 CPUs, twice (the first run starts Ray's worker processes)."""
+    import shutil
+
+    import ray
+
+    from scifig_tools import export
+
+    folder = Path(work) / "export-bench"
+    shutil.rmtree(folder, ignore_errors=True)
+    started = time.perf_counter()
+    report = export.export(folder / "local", configs=["mcq"], data_dir=data_dir, cache_dir=str(folder / "cache"),
+                           num_proc=2, progress=False)
+    rows = sum(done["rows"] for done in report.values())
+    rates = [rows / (time.perf_counter() - started)]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for run in ("ray-first", "ray-again"):
+        started = time.perf_counter()
+        export.export(folder / run, configs=["mcq"], data_dir=data_dir, engine="ray", progress=False)
+        rates.append(rows / (time.perf_counter() - started))
+    ray.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
+    return rows, rates
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", required=True, help="a folder for the corpus and caches")
@@ -84,11 +112,16 @@ def main(argv=None):
     _, one = loader_rate(data_dir, cache_dir, 0, args.shards)
     _, two = loader_rate(data_dir, cache_dir, 2, args.shards)
     ray_rows, (ray_first, ray_second), rss_mb = ray_rates(data_dir, cache_dir, args.shards)
+    export_rows, (local_export, ray_export_first, ray_export_again) = export_rates(data_dir, args.work)
     figures = {"rows": rows, "shards": args.shards, "loader_one_process_rows_s": round(one, 1),
                "loader_2_workers_rows_s": round(two, 1), "loader_ratio": round(two / one, 2),
                "load_streaming_rows_s": round(streamed, 1), "ray_rows": ray_rows,
                "ray_dataset_first_rows_s": round(ray_first, 1), "ray_dataset_again_rows_s": round(ray_second, 1),
-               "ray_ratio_again": round(ray_second / streamed, 2), "ray_worker_rss_mb": round(rss_mb)}
+               "ray_ratio_again": round(ray_second / streamed, 2), "ray_worker_rss_mb": round(rss_mb),
+               "export_rows": export_rows, "export_num_proc_2_rows_s": round(local_export, 1),
+               "export_ray_first_rows_s": round(ray_export_first, 1),
+               "export_ray_again_rows_s": round(ray_export_again, 1),
+               "export_ray_ratio_again": round(ray_export_again / local_export, 2)}
     for name, value in figures.items():
         print(f"{name:28s} {value}")
     print(json.dumps(figures))
