@@ -121,14 +121,15 @@ def trainer_split(blocks, features, out_dir, config, split, chosen, options):
     reads as it reads a prepared split."""
     import ray
 
+    schema, rows = features.arrow_schema, 0
     with tempfile.TemporaryDirectory(prefix="scifig-ray-") as folder:
         path = str(Path(folder) / f"{config}-{split}.arrow")
-        with datasets.arrow_writer.ArrowWriter(features=features, path=path) as writer:
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, schema) as stream:  # datasets' cache format
             for block in blocks:
                 table = ray.get(block)
                 if table.num_rows:
-                    writer.write_table(table.cast(features.arrow_schema))
-            rows, _ = writer.finalize()
+                    stream.write_table(table.cast(schema))
+                    rows += table.num_rows
         if not rows:
             return None
         dataset = datasets.Dataset.from_file(path, info=datasets.DatasetInfo(features=features))

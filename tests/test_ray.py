@@ -164,6 +164,17 @@ def test_a_ray_export_equals_the_local_export_file_for_file(cluster, mirror, tmp
     assert report["mcq/validation"] == {"rows": 12, "written": 12, "skipped": 0}
 
 
+@pytest.mark.parametrize("format,config", [("vila", "pretraining"), ("llamafactory", "sft")])
+def test_a_ray_export_of_a_trainers_format_equals_the_local_one(cluster, mirror, tmp_path, format, config):
+    options = {"configs": [config], "base_url": mirror.url, "format": format, "progress": False}
+    export.export(tmp_path / "local", **options)
+    export.export(tmp_path / "ray", engine="ray", **options)
+    local, rayed = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    recipe = f"qwen2vl_lora_{config}.yaml"  # names its own folder
+    assert sorted(rayed) == sorted(local) and len(local) > 3
+    assert all(rayed[name] == local[name] for name in local if name != recipe)
+
+
 def test_a_ray_export_writes_straight_to_object_storage(cluster, mirror, tmp_path):
     """OUT as an s3:// URI, on a real S3 server (moto's) on 127.0.0.1: the objects are the local export's files."""
     server = pytest.importorskip("moto.server").ThreadedMotoServer(ip_address="127.0.0.1", port=0)
