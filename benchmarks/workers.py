@@ -1,6 +1,7 @@
 """Rows/s with more readers: a DataLoader of 2 workers against one process on `mcq` validation cut into shards
 (`shards=N`), with a per-row resize-to-tensor in the workers; iterating `scifig.ray_dataset` on a local Ray of
-2 CPUs against `scifig.load(streaming=True)`, with the largest RSS of a Ray worker process once read; and the Hub
+2 CPUs against `scifig.load(streaming=True)`, with the largest RSS of a Ray worker process once read, and again on a
+split ten times the size (small figures); and the Hub
 export of `mcq` by `--engine ray` on that Ray against the local engine's `--num-proc 2`, each from the archives (a
 new cache, a new folder). One run, one corpus (benchmarks/make_corpus.py, built once into --work), each figure
 printed as a row.
@@ -72,6 +73,27 @@ def ray_rates(data_dir, cache_dir, shards):
     return rows, rates, rss / 2**20
 
 
+def large_split_rates(work, articles, shards):
+    """`load` streaming against `ray_dataset` read again (Ray's workers running) on a split ten times the size, of
+    small figures: where Ray Data's fixed cost per read (planning, starting tasks, ~0.5 s) is amortized."""
+    import ray
+
+    data_dir = str(corpus(work, f"workers-large-{articles}", n_articles=articles, figure_kb=[8, 16], content_kb=1,
+                          archives=["benchmark"], dev_fraction=0.5, test_fraction=0.0))
+    cache_dir = str(Path(work) / "workers-cache")
+    stream_rate(data_dir, cache_dir, shards)
+    rows, streamed = stream_rate(data_dir, cache_dir, shards)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for _ in range(2):
+        started = time.perf_counter()
+        for _ in scifig.ray_dataset("mcq", "validation", data_dir=data_dir, cache_dir=cache_dir,
+                                    shards=shards).iter_rows():
+            pass
+        rayed = rows / (time.perf_counter() - started)
+    ray.shutdown()
+    return rows, streamed, rayed
+
+
 def export_rates(data_dir, work):
     """Rows/s of the Hub export of `mcq`: the local engine with 2 processes (its prepare included), then the Ray
     engine on a local Ray of 2 CPUs, twice (the first run starts Ray's worker processes)."""
@@ -103,6 +125,8 @@ def main(argv=None):
     parser.add_argument("--work", required=True, help="a folder for the corpus and caches")
     parser.add_argument("--articles", type=int, default=800, help="articles in the corpus (default: 800)")
     parser.add_argument("--shards", type=int, default=8, help="shards=N for the split (default: 8)")
+    parser.add_argument("--large-articles", type=int, default=8000,
+                        help="articles in the corpus of the large split's row (default: 8000)")
     args = parser.parse_args(argv)
     data_dir = str(corpus(args.work, f"workers-{args.articles}", n_articles=args.articles, figure_kb=[60, 200],
                           archives=["benchmark"], dev_fraction=0.5, test_fraction=0.0))
@@ -113,6 +137,7 @@ def main(argv=None):
     _, two = loader_rate(data_dir, cache_dir, 2, args.shards)
     ray_rows, (ray_first, ray_second), rss_mb = ray_rates(data_dir, cache_dir, args.shards)
     export_rows, (local_export, ray_export_first, ray_export_again) = export_rates(data_dir, args.work)
+    large_rows, large_streamed, large_rayed = large_split_rates(args.work, args.large_articles, args.shards)
     figures = {"rows": rows, "shards": args.shards, "loader_one_process_rows_s": round(one, 1),
                "loader_2_workers_rows_s": round(two, 1), "loader_ratio": round(two / one, 2),
                "load_streaming_rows_s": round(streamed, 1), "ray_rows": ray_rows,
@@ -121,7 +146,10 @@ def main(argv=None):
                "export_rows": export_rows, "export_num_proc_2_rows_s": round(local_export, 1),
                "export_ray_first_rows_s": round(ray_export_first, 1),
                "export_ray_again_rows_s": round(ray_export_again, 1),
-               "export_ray_ratio_again": round(ray_export_again / local_export, 2)}
+               "export_ray_ratio_again": round(ray_export_again / local_export, 2),
+               "large_rows": large_rows, "large_load_streaming_rows_s": round(large_streamed, 1),
+               "large_ray_dataset_again_rows_s": round(large_rayed, 1),
+               "large_ray_ratio_again": round(large_rayed / large_streamed, 2)}
     for name, value in figures.items():
         print(f"{name:28s} {value}")
     print(json.dumps(figures))
