@@ -21,6 +21,9 @@
    record store's disk per GB of JSON; the cache under SCIFIG_CACHE_LIMIT.
 8. The `sft` mixture into a trainer: rows/s into a DataLoader with 2 workers beside the training steps/s of the
    tiny Qwen2-VL the tests build (in .venv-train, which has torch and torchvision); its time to first row.
+9. More readers, and Ray (benchmarks/workers.py, run as a child where torch and Ray are installed): a DataLoader of
+   2 workers against one process; `ray_dataset` against `load` streaming, on 1,200 rows and on 12,000; the Ray
+   worker's RSS; `export --engine ray` against `--num-proc 2`.
 
 Each measurement runs in a fresh child process with USE_TORCH=0: datasets imports torch (~180 MB) into any
 IterableDataset when torch is installed, which would measure torch, not scifig. Corpora are built by
@@ -28,6 +31,7 @@ benchmarks/make_corpus.py into --workdir and reused by later runs.
 """
 
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -516,6 +520,24 @@ def main(argv=None):
         server.stop()
     row("8b. time to first row: sft train over HTTP, cold and warm", f"{cold['first_row']:.2f} / "
         f"{warm['first_row']:.2f} s", "—", f"warm: after an epoch of {everything['rows']} rows")
+
+    # 9. more readers, and Ray
+    if all(importlib.util.find_spec(name) for name in ("torch", "ray")):
+        child = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "workers.py"), "--work", str(work)],
+                               capture_output=True, text=True, check=True)
+        rates = json.loads(child.stdout.strip().splitlines()[-1])
+        row("9a. DataLoader rows/s, 2 workers vs one process (mcq validation, shards=8, resize to tensor)",
+            f"{rates['loader_ratio']:.2f}x", ">= 1.6x", f"{rates['loader_2_workers_rows_s']} vs "
+            f"{rates['loader_one_process_rows_s']} rows/s")
+        row("9b. ray_dataset rows/s read again vs load streaming, 1,200 rows and the large split",
+            f"{rates['ray_ratio_again']:.2f}x / {rates['large_ray_ratio_again']:.2f}x", ">= 0.8x",
+            f"{rates['ray_dataset_again_rows_s']} vs {rates['load_streaming_rows_s']}; "
+            f"{rates['large_ray_dataset_again_rows_s']} vs {rates['large_load_streaming_rows_s']} rows/s over "
+            f"{rates['large_rows']} rows")
+        row("9c. peak RSS of a Ray worker process", f"{rates['ray_worker_rss_mb']} MB", "—", "once read")
+        row("9d. export --engine ray rows/s (Ray running) vs --num-proc 2", f"{rates['export_ray_ratio_again']:.2f}x",
+            ">= 0.8x", f"{rates['export_ray_again_rows_s']} vs {rates['export_num_proc_2_rows_s']} rows/s over "
+            f"{rates['export_rows']} rows (Ray's first run: {rates['export_ray_first_rows_s']})")
 
     cores = os.cpu_count()
     print(f"\nscifig benchmark — {cores} cores, main corpus {args.articles} articles "
