@@ -55,8 +55,14 @@ def regrouped(tables, size):
 
 
 def measure(block):
-    """(rows, value bytes) of one block: what the split's plan adds up."""
-    return block.num_rows, value_bytes(block)
+    """(rows, value bytes, bad records skipped) of one block: what the split's plan and report add up."""
+    return block.num_rows, value_bytes(block), scifig.skipped_in(block)
+
+
+def reported(written, skipped, bad):
+    """The local engine's report of a split, with the bad records skipped under on_error="skip" where any were."""
+    return {"rows": written + skipped, "written": written, "skipped": skipped,
+            **({"bad_records_skipped": bad} if bad else {})}
 
 
 def write_file(filesystem, path, metadata, group, rows, pieces):
@@ -92,16 +98,17 @@ def hub_split(blocks, features, filesystem, root, config, split, options):
 
     measure_task, write_task = ray.remote(measure), ray.remote(write_file)
     measured = ray.get([measure_task.remote(block) for block in blocks])
-    rows = sum(count for count, _ in measured)
+    rows, bad = sum(count for count, _, _ in measured), sum(skips for _, _, skips in measured)
     if not rows:
         return None
-    plan = plan_split(split, rows, sum(size for _, size in measured), options.max_shard_size)
+    plan = plan_split(split, rows, sum(size for _, size, _ in measured), options.max_shard_size)
     folder = f"{root}/{config}"
     filesystem.create_dir(folder, recursive=True)
     remove_stale(filesystem, folder, split, plan.names)
     metadata = parquet_metadata(features)
     pending = {}
-    for name, (first, end), pieces in zip(plan.names, plan.bounds, pieces_of(plan.bounds, [n for n, _ in measured])):
+    files = pieces_of(plan.bounds, [count for count, _, _ in measured])
+    for name, (first, end), pieces in zip(plan.names, plan.bounds, files):
         task = write_task.remote(filesystem, f"{folder}/{name}", metadata, plan.group, end - first,
                                  [(blocks[index], start, stop) for index, start, stop in pieces])
         pending[task] = end - first
@@ -113,7 +120,7 @@ def hub_split(blocks, features, filesystem, root, config, split, options):
             now, before = ray.get(done)
             written, skipped = written + now, skipped + before
             bar.update(now + before)
-    return {"rows": written + skipped, "written": written, "skipped": skipped}
+    return reported(written, skipped, bad)
 
 
 def trainer_split(blocks, features, out_dir, config, split, chosen, options):
@@ -121,19 +128,21 @@ def trainer_split(blocks, features, out_dir, config, split, chosen, options):
     reads as it reads a prepared split."""
     import ray
 
-    schema, rows = features.arrow_schema, 0
+    schema, rows, bad = features.arrow_schema, 0, 0
     with tempfile.TemporaryDirectory(prefix="scifig-ray-") as folder:
         path = str(Path(folder) / f"{config}-{split}.arrow")
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, schema) as stream:  # datasets' cache format
             for block in blocks:
                 table = ray.get(block)
+                bad += scifig.skipped_in(table)
                 if table.num_rows:
                     stream.write_table(table.cast(schema))
                     rows += table.num_rows
         if not rows:
             return None
         dataset = datasets.Dataset.from_file(path, info=datasets.DatasetInfo(features=features))
-        return chosen.write(out_dir, config, split, dataset, options)
+        done = chosen.write(out_dir, config, split, dataset, options)
+        return {**done, **({"bad_records_skipped": bad} if bad else {})}
 
 
 def _not_about_scifig_data_error(record):

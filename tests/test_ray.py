@@ -106,9 +106,10 @@ def test_bad_data_is_a_scifig_data_error_with_loads_message(cluster, mirror, tmp
     with pytest.raises(scifig.ScifigDataError) as unwrapped, scifig.unwrapped_errors():
         scifig.ray_dataset("mcq", "validation", data_dir=str(tmp_path)).take_all()
     assert str(unwrapped.value) == str(loaded.value) and "answer 'Q' is not one of A-D" in str(rayed.value)
-    skipped = scifig.ray_dataset("mcq", "validation", data_dir=str(tmp_path), on_error="skip").take_all()
-    assert len(skipped) == len(list(scifig.load("mcq", split="validation", streaming=True,
-                                                data_dir=str(DUMMY)))) - 1
+    skipped = scifig.ray_dataset("mcq", "validation", data_dir=str(tmp_path), on_error="skip")
+    assert len(skipped.take_all()) == len(list(scifig.load("mcq", split="validation", streaming=True,
+                                                           data_dir=str(DUMMY)))) - 1
+    assert sum(scifig.skipped_in(ray.get(block)) for block in skipped.to_arrow_refs()) == 1  # the count comes along
 
 
 def test_ray_train_workers_get_disjoint_shards_of_every_row(cluster, mirror, tmp_path):
@@ -269,8 +270,13 @@ def test_d_a_damaged_archive_fails_the_job_with_loads_one_line_error(cluster, tm
         printed = capsys.readouterr().err  # Ray Data's progress lines, then the error: one line, no traceback
         assert status == 1 and printed.strip().splitlines()[-1] == f"python -m scifig_tools export: {loaded.value}"
         assert "Traceback" not in printed and "RayTaskError" not in printed
+        assert main(["export", str(tmp_path / "cli"), "--engine", "ray", "--configs", "mcq", "--base-url",
+                     server.url, "--on-error", "skip"]) == 0
+        printed = capsys.readouterr().out
+        assert "mcq/validation: 11 rows written, 1 bad records skipped (on_error=skip) (hub)" in printed
         skipped = export.export(tmp_path / "skipped", configs=["mcq"], base_url=server.url, engine="ray",
                                 progress=False, on_error="skip")
-        assert skipped["mcq/validation"]["rows"] == 12 - 1 and skipped["mcq/train"]["rows"] == 6
+        assert skipped["mcq/validation"] == {"rows": 12 - 1, "written": 11, "skipped": 0, "bad_records_skipped": 1}
+        assert skipped["mcq/train"] == {"rows": 6, "written": 6, "skipped": 0}  # counted where they were skipped
     finally:
         server.stop()

@@ -19,6 +19,9 @@ def register(commands):
     parser.add_argument("--as-released", action="store_true",
                         help="train as upstream released it, evaluation articles included (exclude_eval_articles="
                              "False): what the MMSci paper fine-tuned on")
+    parser.add_argument("--on-error", default="raise", choices=["raise", "skip"],
+                        help="a record that cannot become a row: stop with an error naming it (raise), or log it, "
+                             "leave it out and count it (skip)")
     parser.add_argument("--max-shard-size", default="500MB", help="hub: the most a Parquet file holds")
     parser.add_argument("--num-proc", type=int, default=None, help="processes preparing and writing shards")
     parser.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     Args:
         args: out_dir, format, repo_id, configs, data_dir / base_url, as_released, max_shard_size, num_proc,
-            engine, ray_address.
+            engine, ray_address, on_error.
 
     Returns:
         The exit status, 0 once every config is written.
@@ -48,12 +51,16 @@ def run(args: argparse.Namespace) -> int:
     from scifig_tools.export import FORMATS, export
 
     released = {"exclude_eval_articles": False} if args.as_released else {}
+    if args.on_error != "raise":
+        released["on_error"] = args.on_error
     report = export(args.out_dir, args.configs, args.data_dir, args.base_url, format=args.format,
                     max_shard_size=args.max_shard_size, num_proc=args.num_proc, repo_id=args.repo_id,
                     shards=args.shards, engine=args.engine, ray_address=args.ray_address, **released)
     for key, done in report.items():
         print(f"{key}: {done['written']} rows written" + (f", {done['skipped']} already complete"
-                                                          if done["skipped"] else "") + f" ({args.format})")
+                                                          if done["skipped"] else "")
+              + (f", {done['bad_records_skipped']} bad records skipped (on_error=skip)"
+                 if done.get("bad_records_skipped") else "") + f" ({args.format})")
     next_step = FORMATS[args.format].next_step
     if next_step:
         print(next_step.format(out_dir=args.out_dir, repo_id=args.repo_id or "ORG/NAME"))
