@@ -33,11 +33,15 @@ def to_tensor(row):
     return torch.from_numpy(numpy.asarray(image, dtype=numpy.float32).transpose(2, 0, 1) / 255.0), row["id"]
 
 
-def loader_rate(data_dir, cache_dir, workers, shards):
+def loader_rate(data_dir, cache_dir, workers, shards, pixels_only=False):
+    """Rows/s through a DataLoader; `pixels_only`: the workers hand over the tensor alone, not the row's other
+    columns (each a tensor or text the main process unpickles), to show what that handing over costs."""
     import torch.utils.data
 
     stream = scifig.load("mcq", split="validation", streaming=True, data_dir=data_dir, cache_dir=cache_dir,
-                         shards=shards).map(lambda row: {"pixels": to_tensor(row)[0]}, remove_columns=["image"])
+                         shards=shards)
+    stream = stream.map(lambda row: {"pixels": to_tensor(row)[0]},
+                        remove_columns=stream.column_names if pixels_only else ["image"])
     loader = torch.utils.data.DataLoader(stream.with_format("torch"), batch_size=None, num_workers=workers)
     started, rows = time.perf_counter(), 0
     for _ in loader:
@@ -135,11 +139,16 @@ def main(argv=None):
     rows, streamed = stream_rate(data_dir, cache_dir, args.shards)
     _, one = loader_rate(data_dir, cache_dir, 0, args.shards)
     _, two = loader_rate(data_dir, cache_dir, 2, args.shards)
+    _, one_pixels = loader_rate(data_dir, cache_dir, 0, args.shards, pixels_only=True)
+    _, two_pixels = loader_rate(data_dir, cache_dir, 2, args.shards, pixels_only=True)
     ray_rows, (ray_first, ray_second), rss_mb = ray_rates(data_dir, cache_dir, args.shards)
     export_rows, (local_export, ray_export_first, ray_export_again) = export_rates(data_dir, args.work)
     large_rows, large_streamed, large_rayed = large_split_rates(args.work, args.large_articles, args.shards)
     figures = {"rows": rows, "shards": args.shards, "loader_one_process_rows_s": round(one, 1),
                "loader_2_workers_rows_s": round(two, 1), "loader_ratio": round(two / one, 2),
+               "loader_pixels_only_one_process_rows_s": round(one_pixels, 1),
+               "loader_pixels_only_2_workers_rows_s": round(two_pixels, 1),
+               "loader_pixels_only_ratio": round(two_pixels / one_pixels, 2),
                "load_streaming_rows_s": round(streamed, 1), "ray_rows": ray_rows,
                "ray_dataset_first_rows_s": round(ray_first, 1), "ray_dataset_again_rows_s": round(ray_second, 1),
                "ray_ratio_again": round(ray_second / streamed, 2), "ray_worker_rss_mb": round(rss_mb),
