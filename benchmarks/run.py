@@ -22,8 +22,8 @@
 8. The `sft` mixture into a trainer: rows/s into a DataLoader with 2 workers beside the training steps/s of the
    tiny Qwen2-VL the tests build (in .venv-train, which has torch and torchvision); its time to first row.
 9. More readers, and Ray (benchmarks/workers.py, run as a child where torch and Ray are installed): a DataLoader of
-   2 workers against one process, handing over the whole row and the tensor alone; `ray_dataset` against `load` streaming, on 1,200 rows and on 12,000; the Ray
-   worker's RSS; `export --engine ray` against `--num-proc 2`.
+   2 workers against one process, handing over the whole row and the tensor alone; `ray_dataset` against `load`
+   streaming, on 1,200 rows and on 12,000; the Ray worker's RSS; `export --engine ray` against `--num-proc 2`.
 
 Each measurement runs in a fresh child process with USE_TORCH=0: datasets imports torch (~180 MB) into any
 IterableDataset when torch is installed, which would measure torch, not scifig. Corpora are built by
