@@ -89,7 +89,7 @@ from .scifig_data import (
 )
 from .scifig_errors import ERROR_POLICIES, Count, RecordError, ScifigDataError, ScifigNetworkError
 from .scifig_formats import is_figure
-from .scifig_ray import datasource_class, read_tasks_of, skipped_in
+from .scifig_ray import datasource_class, read_tasks_of
 from .scifig_rows import CAPTION_TEMPLATES, circular_rows, mcq_prompt, parse_mcq_prompt
 from .scifig_sources import (
     ARCHIVE_URLS,
@@ -121,7 +121,7 @@ __all__ = [
     "cache_entries", "cache_root", "category_name", "check_split", "circular_rows", "code_hash", "data_identity",
     "enforce_cache_limit", "eval_articles_of", "is_figure", "is_mcq", "load", "mcq_prompt", "open_archive",
     "generate_rows", "parse_mcq_prompt", "prepare", "ray_dataset", "recorded_infos", "remove_entry",
-    "shipped_eval_articles", "skipped_in", "task_of", "unwrapped_errors"
+    "shipped_eval_articles", "task_of", "unwrapped_errors"
 ]
 
 
@@ -314,14 +314,12 @@ class SciFig(datasets.GeneratorBasedBuilder):
         raise ValueError(f"{self.config.name} has no split {split!r}")
 
 
-def generate_rows(config, source, split, selection, shards, tally=None):
+def generate_rows(config, source, split, selection, shards):
     """The rows of `shards` of a split, in order: the stages composed, as the builder's generator yields them.
 
     Args:
         config: the load's SciFigConfig.
         source, selection, shards: from the builder's split (SciFig.split_shards).
-        tally: a dict given "skipped" (bad records skipped under on_error="skip") and "repeats" once every row is
-            yielded, for a reader in another process to report them (the warnings are logged where it runs).
 
     Yields:
         Finished rows (features of the config's task, images as {bytes, path}).
@@ -342,8 +340,6 @@ def generate_rows(config, source, split, selection, shards, tally=None):
     if config.circular:
         rows = (rotation for row in rows for rotation in recipe.rotated(row))
     yield from rows
-    if tally is not None:
-        tally.update(skipped=on_error.value, repeats=repeats.value)
     if repeats.value:
         logger.warning("%s %s: %d duplicate upstream records kept under suffixed ids", config.task, split,
                        repeats.value)
@@ -590,8 +586,11 @@ class unwrapped_errors:
     def __exit__(self, kind, error, traceback):
         original = getattr(error, "cause", None)  # Ray's RayTaskError(ScifigDataError): its task's own error
         if isinstance(original, ScifigDataError) and original is not error:
-            # Ray Data appends its retry advice to the error's message: scifig's is its first line
-            raise ScifigDataError(str(original).split("\n", 1)[0]) from error
+            # Ray Data appends its retry advice to the error's message: scifig's is its first line. The same class
+            # (a ScifigNetworkError stays one), made without its __init__, whose arguments are not the message.
+            unwrapped = type(original).__new__(type(original))
+            unwrapped.args = (str(original).split("\n", 1)[0],)
+            raise unwrapped from error
         if error is None or isinstance(error, ScifigDataError):
             return False
         cause, seen = error.__cause__ or error.__context__, set()

@@ -24,9 +24,6 @@ May import: the standard library, pyarrow, scifig_data; Ray itself only when a R
 import functools
 
 ROWS_PER_BLOCK = 64  # rows a read task hands Ray at a time: a block of figures stays a few MB
-# The schema metadata of a read task's last block, where it skipped bad records (on_error="skip"): the count
-# reaches the driver with the rows, whichever node read them.
-SKIPPED_KEY = b"scifig_bad_records_skipped"
 
 
 def read_tasks_of(generate_rows, config, features, source, split, selection, shards):
@@ -35,17 +32,14 @@ def read_tasks_of(generate_rows, config, features, source, split, selection, sha
     def read(shard):
         import pyarrow
 
-        schema, batch, tally = features.arrow_schema, [], {}
-        for row in generate_rows(config, source, split, selection, [shard], tally):
+        schema, batch = features.arrow_schema, []
+        for row in generate_rows(config, source, split, selection, [shard]):
             batch.append(features.encode_example(row))
             if len(batch) == ROWS_PER_BLOCK:
                 yield pyarrow.Table.from_pylist(batch, schema=schema)
                 batch = []
-        if batch or tally["skipped"]:
-            last = pyarrow.Table.from_pylist(batch, schema=schema)
-            if tally["skipped"]:
-                last = last.replace_schema_metadata({**(schema.metadata or {}), SKIPPED_KEY: str(tally["skipped"])})
-            yield last
+        if batch:
+            yield pyarrow.Table.from_pylist(batch, schema=schema)
 
     return [(shard, functools.partial(read, shard)) for shard in shards]
 
@@ -75,7 +69,3 @@ def datasource_class():
 
     return ScifigDatasource
 
-
-def skipped_in(block):
-    """Bad records a read task skipped (on_error="skip"), as its last block says; 0 for any other block."""
-    return int((block.schema.metadata or {}).get(SKIPPED_KEY, 0))

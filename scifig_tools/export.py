@@ -24,6 +24,7 @@ inside a document) never decides where a file lands.
 
 import base64
 import collections
+import contextlib
 import io
 import json
 import math
@@ -133,10 +134,15 @@ def write_shard(filesystem, path, batches, metadata, group):
                 # row group of 100 rows with a figure each was one page, held whole in memory while written (~30 MB)
                 writer = pq.ParquetWriter(partial, table.schema, filesystem=filesystem, write_batch_size=1)
             writer.write_table(table, row_group_size=group)
-    finally:
+        writer.close()
+        filesystem.move(partial, path)
+    except BaseException:
         if writer is not None:
-            writer.close()
-    filesystem.move(partial, path)
+            with contextlib.suppress(Exception):
+                writer.close()
+        with contextlib.suppress(Exception):
+            filesystem.delete_file(partial)
+        raise
 
 
 def remove_stale(filesystem, folder, split, names):

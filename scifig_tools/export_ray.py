@@ -25,6 +25,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 import scifig
+from scifig.scifig_compat import bytes_in_size
 from scifig_tools.export import (
     claim,
     complete,
@@ -36,6 +37,8 @@ from scifig_tools.export import (
     write_shard,
 )
 from scifig_tools.schema import parquet_metadata
+
+OBJECT_COPY_LIMIT = 5 * 10**9  # the largest object S3 copies in one request: a file's rename there is such a copy
 
 
 def regrouped(tables, size):
@@ -55,14 +58,8 @@ def regrouped(tables, size):
 
 
 def measure(block):
-    """(rows, value bytes, bad records skipped) of one block: what the split's plan and report add up."""
-    return block.num_rows, value_bytes(block), scifig.skipped_in(block)
-
-
-def reported(written, skipped, bad):
-    """The local engine's report of a split, with the bad records skipped under on_error="skip" where any were."""
-    return {"rows": written + skipped, "written": written, "skipped": skipped,
-            **({"bad_records_skipped": bad} if bad else {})}
+    """(rows, value bytes) of one block: what the split's plan adds up."""
+    return block.num_rows, value_bytes(block)
 
 
 def write_file(filesystem, path, metadata, group, rows, pieces):
@@ -98,16 +95,16 @@ def hub_split(blocks, features, filesystem, root, config, split, options):
 
     measure_task, write_task = ray.remote(measure), ray.remote(write_file)
     measured = ray.get([measure_task.remote(block) for block in blocks])
-    rows, bad = sum(count for count, _, _ in measured), sum(skips for _, _, skips in measured)
+    rows = sum(count for count, _ in measured)
     if not rows:
         return None
-    plan = plan_split(split, rows, sum(size for _, size, _ in measured), options.max_shard_size)
+    plan = plan_split(split, rows, sum(size for _, size in measured), options.max_shard_size)
     folder = f"{root}/{config}"
     filesystem.create_dir(folder, recursive=True)
     remove_stale(filesystem, folder, split, plan.names)
     metadata = parquet_metadata(features)
     pending = {}
-    files = pieces_of(plan.bounds, [count for count, _, _ in measured])
+    files = pieces_of(plan.bounds, [count for count, _ in measured])
     for name, (first, end), pieces in zip(plan.names, plan.bounds, files):
         task = write_task.remote(filesystem, f"{folder}/{name}", metadata, plan.group, end - first,
                                  [(blocks[index], start, stop) for index, start, stop in pieces])
@@ -120,7 +117,8 @@ def hub_split(blocks, features, filesystem, root, config, split, options):
             now, before = ray.get(done)
             written, skipped = written + now, skipped + before
             bar.update(now + before)
-    return reported(written, skipped, bad)
+    remove_stale(filesystem, folder, split, plan.names)  # what a task lost with its node left half-written
+    return {"rows": written + skipped, "written": written, "skipped": skipped}
 
 
 def trainer_split(blocks, features, out_dir, config, split, chosen, options):
@@ -128,21 +126,19 @@ def trainer_split(blocks, features, out_dir, config, split, chosen, options):
     reads as it reads a prepared split."""
     import ray
 
-    schema, rows, bad = features.arrow_schema, 0, 0
+    schema, rows = features.arrow_schema, 0
     with tempfile.TemporaryDirectory(prefix="scifig-ray-") as folder:
         path = str(Path(folder) / f"{config}-{split}.arrow")
         with pa.OSFile(path, "wb") as sink, pa.ipc.new_stream(sink, schema) as stream:  # datasets' cache format
             for block in blocks:
                 table = ray.get(block)
-                bad += scifig.skipped_in(table)
                 if table.num_rows:
                     stream.write_table(table.cast(schema))
                     rows += table.num_rows
         if not rows:
             return None
         dataset = datasets.Dataset.from_file(path, info=datasets.DatasetInfo(features=features))
-        done = chosen.write(out_dir, config, split, dataset, options)
-        return {**done, **({"bad_records_skipped": bad} if bad else {})}
+        return chosen.write(out_dir, config, split, dataset, options)
 
 
 def _not_about_scifig_data_error(record):
@@ -155,23 +151,28 @@ def _not_about_scifig_data_error(record):
 @contextlib.contextmanager
 def connected(address):
     """Ray, connected to the cluster at `address` (a local Ray started for the job when None and RAY_ADDRESS is
-    unset); left as it was when already connected."""
+    unset; its workers' logs, such as the bad records a read task skipped under on_error="skip", shown here), with
+    Ray Data keeping the blocks in the shards' order; left as it was found."""
     import ray
     import ray.data  # which sets up its loggers' handlers
 
     shown = [handler for handler in logging.getLogger("ray.data").handlers  # Ray Data's own, on stderr
              if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
-    for handler in shown:
-        handler.addFilter(_not_about_scifig_data_error)
     started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, log_to_driver=False)
+    context = ray.data.DataContext.get_current()
+    kept = context.execution_options.preserve_order, context.enable_progress_bars
     try:
+        for handler in shown:
+            handler.addFilter(_not_about_scifig_data_error)
+        if started:
+            ray.init(address=address, log_to_driver=True)
+        context.execution_options.preserve_order = True  # blocks in the shards' order: the local engine's rows
         yield ray
     finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = kept
         for handler in shown:
             handler.removeFilter(_not_about_scifig_data_error)
-        if started:
+        if started and ray.is_initialized():
             ray.shutdown()
 
 
@@ -183,12 +184,13 @@ def export(out_dir, configs, chosen, format, options, data_dir=None, base_url=No
     local = type(filesystem).__name__ == "LocalFileSystem"
     if format != "hub" and not local:
         raise ValueError(f"--format {format} writes a local folder; an object-storage OUT takes the hub format")
+    if not local and bytes_in_size(options.max_shard_size) > OBJECT_COPY_LIMIT:
+        raise ValueError(f"--max-shard-size {options.max_shard_size} is over 5GB, the most object storage copies in "
+                         "one request (each file is written to a temporary name, then copied to its own)")
     claim(root, format, is_the_sample(data_dir), filesystem)
     report = {}
     with connected(ray_address) as ray, scifig.unwrapped_errors():
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # blocks in the shards' order: the local engine's rows
-        context.enable_progress_bars = options.progress
+        ray.data.DataContext.get_current().enable_progress_bars = options.progress
         for config in configs:
             features = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs).info.features
             for split in scifig.RECIPES[scifig.task_of(config)].splits:

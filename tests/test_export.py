@@ -196,6 +196,20 @@ def test_shards_are_planned_by_the_values_whatever_the_chunking():
         (0, 1), (1, 2), (2, 3)]
 
 
+def test_a_shard_whose_rows_fail_midway_leaves_nothing_behind(tmp_path):
+    import pyarrow as pa
+    from pyarrow import fs
+
+    def batches():  # a row group written, then the rows stop with an error (a lost archive, a killed read)
+        yield pa.table({"id": ["a", "b"]})
+        raise scifig.ScifigDataError("benchmark.zip: cut off")
+
+    with pytest.raises(scifig.ScifigDataError, match="cut off"):
+        export.write_shard(fs.LocalFileSystem(), str(tmp_path / "validation-00000-of-00001.parquet"), batches(),
+                           {"huggingface": "{}"}, 100)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_engines_refuse_what_is_not_theirs(tmp_path):
     with pytest.raises(ValueError, match="--engine ray writes to object storage"):
         export.export("s3://bucket/out", configs=["mcq"], data_dir=str(DUMMY))

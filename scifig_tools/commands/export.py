@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for key, done in report.items():
         print(f"{key}: {done['written']} rows written" + (f", {done['skipped']} already complete"
                                                           if done["skipped"] else "")
-              + (f", {done['bad_records_skipped']} bad records skipped (on_error=skip)"
-                 if done.get("bad_records_skipped") else "") + f" ({args.format})")
+ + f" ({args.format})")
     next_step = FORMATS[args.format].next_step
     if next_step:
         print(next_step.format(out_dir=args.out_dir, repo_id=args.repo_id or "ORG/NAME"))
