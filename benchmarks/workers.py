@@ -80,21 +80,12 @@ def ray_rates(data_dir, cache_dir, shards):
 def large_split_rates(work, articles, shards):
     """`load` streaming against `ray_dataset` read again (Ray's workers running) on a split ten times the size, of
     small figures: where Ray Data's fixed cost per read (planning, starting tasks, ~0.5 s) is amortized."""
-    import ray
-
     data_dir = str(corpus(work, f"workers-large-{articles}", n_articles=articles, figure_kb=[8, 16], content_kb=1,
                           archives=["benchmark"], dev_fraction=0.5, test_fraction=0.0))
     cache_dir = str(Path(work) / "workers-cache")
     stream_rate(data_dir, cache_dir, shards)
     rows, streamed = stream_rate(data_dir, cache_dir, shards)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    for _ in range(2):
-        started = time.perf_counter()
-        for _ in scifig.ray_dataset("mcq", "validation", data_dir=data_dir, cache_dir=cache_dir,
-                                    shards=shards).iter_rows():
-            pass
-        rayed = rows / (time.perf_counter() - started)
-    ray.shutdown()
+    _, (_, rayed), _ = ray_rates(data_dir, cache_dir, shards)
     return rows, streamed, rayed
 
 

@@ -170,12 +170,11 @@ def write_split(dataset, folder, split, max_shard_size="500MB", progress=True, n
     """Writes one split's shards, `num_proc` at a time; returns (files, rows written now, rows skipped as already
     complete)."""
     folder.mkdir(parents=True, exist_ok=True)
+    folder = folder.resolve()
     plan = plan_split(split, len(dataset), value_bytes(dataset.data.table), max_shard_size)
-    names = plan.names
-    remove_stale(pafs.LocalFileSystem(), str(folder.resolve()), split, names)
+    remove_stale(pafs.LocalFileSystem(), str(folder), split, plan.names)
     metadata = parquet_metadata(dataset.features)
-    jobs = [(dataset, bounds, folder.resolve() / name, metadata, plan.group)
-            for bounds, name in zip(plan.bounds, names)]
+    jobs = [(dataset, bounds, folder / name, metadata, plan.group) for bounds, name in zip(plan.bounds, plan.names)]
     bar = tqdm(total=len(dataset), desc=f"{folder.name}/{split}", unit="row", disable=not progress)
     written = skipped = 0
     workers = min(num_proc or 1, len(jobs))
@@ -187,7 +186,7 @@ def write_split(dataset, folder, split, max_shard_size="500MB", progress=True, n
     for rows_written, rows_skipped in done:
         written, skipped = written + rows_written, skipped + rows_skipped
     bar.close()
-    return names, written, skipped
+    return plan.names, written, skipped
 
 
 def tqdm_unordered(results, bar):
@@ -228,7 +227,7 @@ def write_card(out_dir, repo_id=None, filesystem=None):
             _write_card(out_dir, repo_id, filesystem, Path(staging))
             pafs.copy_files(staging, out_dir, destination_filesystem=filesystem)
         return
-    _write_card(str(out_dir), repo_id, None if filesystem is None else filesystem, Path(out_dir))
+    _write_card(str(out_dir), repo_id, filesystem, Path(out_dir))
 
 
 def _write_card(out_dir, repo_id, filesystem, into):

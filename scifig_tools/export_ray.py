@@ -22,6 +22,7 @@ from pathlib import Path
 
 import datasets
 import pyarrow as pa
+import pyarrow.fs as pafs
 from tqdm.auto import tqdm
 
 import scifig
@@ -181,7 +182,7 @@ def export(out_dir, configs, chosen, format, options, data_dir=None, base_url=No
     """Writes the export with Ray; returns the local engine's report, {"<config>/<split>": {rows, written,
     skipped}}. Errors in the data raise the ScifigDataError `scifig.load` raises, not Ray's wrapper."""
     filesystem, root = destination(out_dir)
-    local = type(filesystem).__name__ == "LocalFileSystem"
+    local = isinstance(filesystem, pafs.LocalFileSystem)
     if format != "hub" and not local:
         raise ValueError(f"--format {format} writes a local folder; an object-storage OUT takes the hub format")
     if not local and bytes_in_size(options.max_shard_size) > OBJECT_COPY_LIMIT:
@@ -192,7 +193,7 @@ def export(out_dir, configs, chosen, format, options, data_dir=None, base_url=No
     with connected(ray_address) as ray, scifig.unwrapped_errors():
         ray.data.DataContext.get_current().enable_progress_bars = options.progress
         for config in configs:
-            features = scifig.builder(config, data_dir, cache_dir, base_url=base_url, **config_kwargs).info.features
+            features = scifig.FEATURES[scifig.task_of(config)]  # the builder's, which ray_dataset makes per split
             for split in scifig.RECIPES[scifig.task_of(config)].splits:
                 if chosen.splits is not None and split not in chosen.splits:
                     continue

@@ -92,13 +92,19 @@ def test_every_node_reads_its_own_shards(cluster, mirror):
     assert all(last - first + 1 < size for _, first, last in mirror.ranges[before:])
 
 
-def test_bad_data_is_a_scifig_data_error_with_loads_message(cluster, mirror, tmp_path):
+def _with_a_bad_answer(folder):
+    """The sample's benchmark.zip written into `folder` with one validation answer that is not a letter."""
     with zipfile.ZipFile(DUMMY / "benchmark.zip") as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
     questions = json.loads(members[benchmark_json("validation", "mcq")])
     questions[1][0]["answer"] = "Q"
     members[benchmark_json("validation", "mcq")] = json.dumps(questions).encode()
-    write_zip(tmp_path / "benchmark.zip", members)
+    folder.mkdir(exist_ok=True)
+    write_zip(folder / "benchmark.zip", members)
+
+
+def test_bad_data_is_a_scifig_data_error_with_loads_message(cluster, mirror, tmp_path):
+    _with_a_bad_answer(tmp_path)
     with pytest.raises(scifig.ScifigDataError) as loaded:
         list(scifig.load("mcq", split="validation", streaming=True, data_dir=str(tmp_path)))
     with pytest.raises(scifig.ScifigDataError) as rayed:  # Ray's RayTaskError(ScifigDataError)
@@ -254,13 +260,7 @@ def test_c_a_killed_driver_rerun_completes_writing_nothing_twice(cluster, slow_m
 
 
 def test_d_a_damaged_archive_fails_the_job_with_loads_one_line_error(cluster, tmp_path, capsys):
-    with zipfile.ZipFile(DUMMY / "benchmark.zip") as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
-    questions = json.loads(members[benchmark_json("validation", "mcq")])
-    questions[1][0]["answer"] = "Q"
-    members[benchmark_json("validation", "mcq")] = json.dumps(questions).encode()
-    (tmp_path / "damaged").mkdir()
-    write_zip(tmp_path / "damaged" / "benchmark.zip", members)
+    _with_a_bad_answer(tmp_path / "damaged")
     server = RangeServer(tmp_path / "damaged").start()
     try:
         with pytest.raises(scifig.ScifigDataError) as loaded:

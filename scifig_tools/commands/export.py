@@ -50,12 +50,12 @@ def run(args: argparse.Namespace) -> int:
     """
     from scifig_tools.export import FORMATS, export
 
-    released = {"exclude_eval_articles": False} if args.as_released else {}
+    builder_options = {"exclude_eval_articles": False} if args.as_released else {}
     if args.on_error != "raise":
-        released["on_error"] = args.on_error
+        builder_options["on_error"] = args.on_error
     report = export(args.out_dir, args.configs, args.data_dir, args.base_url, format=args.format,
                     max_shard_size=args.max_shard_size, num_proc=args.num_proc, repo_id=args.repo_id,
-                    shards=args.shards, engine=args.engine, ray_address=args.ray_address, **released)
+                    shards=args.shards, engine=args.engine, ray_address=args.ray_address, **builder_options)
     for key, done in report.items():
         print(f"{key}: {done['written']} rows written" + (f", {done['skipped']} already complete"
                                                           if done["skipped"] else "")
